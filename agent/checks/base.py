@@ -1,0 +1,96 @@
+"""The check framework: what a check is, the context it reads, and the runner.
+
+A check is a small function ``(CheckContext) -> CheckResult`` registered with
+a stable dotted name in ``agent.checks.REGISTRY``. The runner never lets a
+check kill the agent: an exception becomes a ``fail`` result naming it, and a
+check whose earlier stage failed is skipped with that stage's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, TypeVar
+
+from agent.config import AgentConfig
+from agent.paths import Paths
+from agent.result import CheckResult, Status
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class CheckContext:
+    """What checks read: configuration, host paths, and facts shared between checks."""
+
+    config: AgentConfig
+    paths: Paths = field(default_factory=Paths)
+    # The reason the running configuration was not (re)loaded, reported by the ``config`` check.
+    config_error: str | None = None
+    # Results so far in this run, by name; gating reads them.
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    # Facts computed once per run and shared by several checks (the device inventory, ...).
+    _memo: dict[str, Any] = field(default_factory=dict)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per run; later checks asking for ``key`` share the value."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+CheckFunc = Callable[[CheckContext], CheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    area: str  # "config", "devices", "net", "mcu", "probe", "host"
+    run: CheckFunc
+    # Earlier checks that must not have failed; the first failed one is named in the skip.
+    requires: tuple[str, ...] = ()
+    # A bandwidth test: heavy on the link, so it runs rarely and never during a meeting.
+    bandwidth: bool = False
+
+
+def skipped(name: str, reason: str) -> CheckResult:
+    return CheckResult(name=name, status=Status.SKIP, summary=f"skipped: {reason}")
+
+
+def run_checks(
+    checks: Iterable[Check], ctx: CheckContext, skip: dict[str, str] | None = None
+) -> list[CheckResult]:
+    """Run ``checks`` in order; ``skip`` maps a check name to why it is not run now."""
+    skip = skip or {}
+    results: list[CheckResult] = []
+    for check in checks:
+        result = _run_one(check, ctx, skip)
+        ctx.results[check.name] = result
+        results.append(result)
+    return results
+
+
+def _run_one(check: Check, ctx: CheckContext, skip: dict[str, str]) -> CheckResult:
+    if check.name in skip:
+        return skipped(check.name, skip[check.name])
+    for earlier in check.requires:
+        previous = ctx.results.get(earlier)
+        if previous is not None and previous.status is Status.FAIL:
+            return skipped(check.name, f"{earlier} failed")
+    started = time.monotonic()
+    try:
+        result = check.run(ctx)
+    except Exception as exc:  # a broken check must never stop the others
+        log.exception("check=%s crashed", check.name)
+        result = CheckResult(
+            name=check.name,
+            status=Status.FAIL,
+            summary=f"check crashed: {type(exc).__name__}: {exc}",
+        )
+    if result.name != check.name:
+        raise AssertionError(f"check {check.name} returned a result named {result.name}")
+    result.details.setdefault("duration_ms", round((time.monotonic() - started) * 1000, 1))
+    return result

@@ -1,0 +1,31 @@
+"""config: is the agent configured and enrolled? A failed reload is reported here."""
+
+from __future__ import annotations
+
+from agent.checks.base import CheckContext
+from agent.config import DEFAULT_CONFIG_PATH, enrolment_problems
+from agent.result import CheckResult, Status
+
+NAME = "config"
+
+
+def check_config(ctx: CheckContext) -> CheckResult:
+    config = ctx.config
+    if ctx.config_error:
+        return CheckResult(
+            NAME, Status.FAIL, f"new configuration rejected, still running the previous one: {ctx.config_error}"
+        )
+    if config.source is None:
+        return CheckResult(
+            NAME, Status.WARN, f"no configuration file at {DEFAULT_CONFIG_PATH}: using built-in defaults"
+        )
+    problems = enrolment_problems(config)
+    if problems:
+        keys = ", ".join(sorted({p.key or "file" for p in problems}))
+        return CheckResult(
+            NAME,
+            Status.WARN,
+            f"{config.source} is valid but the room is not enrolled yet ({keys})",
+            details={"problems": [str(p) for p in problems]},
+        )
+    return CheckResult(NAME, Status.OK, f"{config.source} valid; room {config.room.id} enrolled")

@@ -1,0 +1,1 @@
+"""One module per ``bridge-agent`` subcommand, each exposing ``main(args) -> int``."""

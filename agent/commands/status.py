@@ -1,0 +1,11 @@
+"""``bridge-agent status``: not available in this build yet."""
+
+from __future__ import annotations
+
+import argparse
+
+from agent.errors import UsageError
+
+
+def main(args: argparse.Namespace) -> int:
+    raise UsageError("'status' is not implemented in this version yet")

@@ -1,0 +1,435 @@
+"""The agent's one typed configuration: loaded, validated and defaulted in one place.
+
+Every section is a frozen dataclass whose fields carry their own validation
+(``_spec``). ``load_config`` reports every problem at once, each naming the
+file, the dotted key, the bad value and what was expected, so a technician can
+fix a file in one pass. Relative paths in a file are taken relative to the
+file's own directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+from urllib.parse import urlsplit
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Debian 12 has 3.11
+    import tomli as tomllib
+
+from agent.errors import ConfigError, ConfigProblem
+
+DEFAULT_CONFIG_PATH = Path("/etc/bridge-agent/agent.toml")
+CONFIG_ENV = "BRIDGE_AGENT_CONFIG"
+
+Validator = Callable[[Any], "str | None"]
+
+
+def _spec(default: Any, expected: str = "", check: Validator | None = None, **kw: Any) -> Any:
+    """A dataclass field with a human description of valid values and an optional check.
+
+    ``check`` returns None when the value is fine, else what was expected.
+    """
+    metadata = {"expected": expected, "check": check}
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata, **kw)
+    return field(default=default, metadata=metadata, **kw)
+
+
+def _at_least(low: float, what: str = "") -> Validator:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"a number ≥ {low:g}{what}"
+
+    return check
+
+
+def _between(low: float, high: float, what: str = "") -> Validator:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"a number from {low:g} to {high:g}{what}"
+
+    return check
+
+
+def _greater_than(low: float, what: str = "") -> Validator:
+    def check(value: Any) -> str | None:
+        return None if value > low else f"a number > {low:g}{what}"
+
+    return check
+
+
+ROOM_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_HOSTNAME_RE = re.compile(
+    r"(?=.{1,253}$)([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?"
+)
+
+
+def _check_room_id(value: str) -> str | None:
+    if ROOM_ID_RE.fullmatch(value):
+        return None
+    return "a room id of lowercase letters, digits, '.', '_' or '-' (1-64 characters, starting with a letter or digit)"
+
+
+def is_ipv6_literal(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_host(value: str) -> str | None:
+    if is_ipv6_literal(value):
+        return None
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        pass
+    else:
+        return "a DNS name or an IPv6 address (the city WAN is IPv6; an IPv4 literal is not accepted)"
+    if _HOSTNAME_RE.fullmatch(value):
+        return None
+    return "a DNS name or an IPv6 address"
+
+
+def _check_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    try:
+        parts.port
+    except ValueError:
+        return "an http:// or https:// URL with a valid port"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "an http:// or https:// URL, e.g. https://collector.example.vn/api/v1/heartbeat"
+    return None
+
+
+def _check_sip_uri(value: str) -> str | None:
+    match = re.fullmatch(r"sips?:(?:[^@;]+@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(;.*)?", value)
+    if not match:
+        return "a SIP URI such as sip:mcu.example.vn or sip:[2001:db8::10]:5060;transport=tcp"
+    params = (match.group(3) or "").lower()
+    transport = re.search(r";transport=([a-z]+)", params)
+    if transport and transport.group(1) not in ("udp", "tcp"):
+        return "a SIP URI whose transport is udp or tcp"
+    return None
+
+
+def _check_ports(value: tuple[int, ...]) -> str | None:
+    if not value:
+        return "a non-empty list of TCP ports"
+    if all(1 <= p <= 65535 for p in value):
+        return None
+    return "a list of TCP port numbers from 1 to 65535"
+
+
+def _check_port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "a port number from 1 to 65535"
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    id: str | None = _spec(None, check=_check_room_id)
+    name: str = _spec("", "a room name")
+    unit: str = _spec("", "the department or district the room belongs to")
+    location: str = _spec("", "where the room is")
+    contact: str = _spec("", "the responsible technician's name and phone")
+
+
+@dataclass(frozen=True)
+class CentralConfig:
+    url: str | None = _spec(None, check=_check_url)
+    token_file: Path = _spec(Path("/etc/bridge-agent/token"))
+    ca_file: Path | None = _spec(None)
+    client_cert: Path | None = _spec(None)
+    client_key: Path | None = _spec(None)
+    interval_s: float = _spec(60.0, check=_at_least(1, " seconds"))
+    timeout_s: float = _spec(10.0, check=_greater_than(0, " seconds"))
+
+
+@dataclass(frozen=True)
+class McuConfig:
+    host: str | None = _spec(None, check=_check_host)
+    tcp_ports: tuple[int, ...] = _spec((443,), check=_check_ports)
+    sip_uri: str | None = _spec(None, check=_check_sip_uri)
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    host: str | None = _spec(None, check=_check_host)
+    http_port: int = _spec(8080, check=_check_port)
+    stamp_port: int = _spec(862, check=_check_port)
+    mode: Literal["http", "iperf3"] = _spec("http")
+    duration_s: float = _spec(5.0, check=_between(1, 60, " seconds"))
+    streams: int = _spec(4, check=_between(1, 32, " streams"))
+    every_s: float = _spec(21600.0, check=_at_least(60, " seconds"))
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    min_cameras: int = _spec(1, check=_at_least(0))
+    min_microphones: int = _spec(1, check=_at_least(0))
+    min_speakers: int = _spec(0, check=_at_least(0))
+    count_virtual: bool = _spec(False)
+    require_ipv6: bool = _spec(True)
+    max_rtt_ms: float = _spec(100.0, check=_greater_than(0, " ms"))
+    max_jitter_ms: float = _spec(30.0, check=_greater_than(0, " ms"))
+    max_loss_pct: float = _spec(1.0, check=_between(0, 100, " %"))
+    min_upload_mbps: float = _spec(4.0, check=_at_least(0, " Mbit/s"))
+    min_download_mbps: float = _spec(4.0, check=_at_least(0, " Mbit/s"))
+    min_free_disk_pct: float = _spec(10.0, check=_between(0, 100, " %"))
+    min_available_memory_pct: float = _spec(5.0, check=_between(0, 100, " %"))
+    require_clock_sync: bool = _spec(True)
+
+
+@dataclass(frozen=True)
+class AgentSection:
+    state_dir: Path = _spec(Path("/var/lib/bridge-agent"))
+    runtime_dir: Path = _spec(Path("/run/bridge-agent"))
+    log_level: Literal["debug", "info", "warning", "error"] = _spec("info")
+    spool_max_heartbeats: int = _spec(10000, check=_at_least(1, " heartbeats"))
+    spool_max_mb: float = _spec(50.0, check=_greater_than(0, " MB"))
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    room: RoomConfig = field(default_factory=RoomConfig)
+    central: CentralConfig = field(default_factory=CentralConfig)
+    mcu: McuConfig = field(default_factory=McuConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    agent: AgentSection = field(default_factory=AgentSection)
+    # Where the configuration came from; None means built-in defaults.
+    source: Path | None = None
+
+    @property
+    def probe_host(self) -> str | None:
+        """The test responder: ``probe.host``, else the MCU itself."""
+        return self.probe.host or self.mcu.host
+
+    def room_json(self) -> dict[str, Any]:
+        return {
+            "id": self.room.id,
+            "name": self.room.name,
+            "unit": self.room.unit,
+            "location": self.room.location,
+            "contact": self.room.contact,
+        }
+
+
+SECTIONS: dict[str, type] = {
+    "room": RoomConfig,
+    "central": CentralConfig,
+    "mcu": McuConfig,
+    "probe": ProbeConfig,
+    "policy": PolicyConfig,
+    "agent": AgentSection,
+}
+
+
+# --- value conversion -------------------------------------------------------
+
+
+class _Invalid(Exception):
+    def __init__(self, expected: str) -> None:
+        self.expected = expected
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    return str(value)
+
+
+def _convert(value: Any, annotation: Any, base_dir: Path | None) -> Any:
+    """Convert a TOML value to the field's type, or raise _Invalid naming the expected type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], base_dir)
+    if origin is Literal:
+        if value in args:
+            return value
+        raise _Invalid("one of " + ", ".join(f'"{a}"' for a in args))
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _Invalid("a list of integers, e.g. [443, 5061]")
+        items = []
+        for item in value:
+            if not isinstance(item, int) or isinstance(item, bool):
+                raise _Invalid("a list of integers, e.g. [443, 5061]")
+            items.append(item)
+        return tuple(items)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Invalid("true or false")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Invalid("an integer")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _Invalid("a number")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise _Invalid("a string in quotes")
+    if annotation is Path:
+        if not isinstance(value, str) or not value:
+            raise _Invalid("a file or directory path in quotes")
+        path = Path(value)
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(os.path.normpath(base_dir / path))
+        return path
+    raise TypeError(f"unsupported config type {annotation!r}")  # programming error
+
+
+def _build_section(
+    name: str, cls: type, table: Any, file: str, base_dir: Path | None, problems: list[ConfigProblem]
+) -> Any:
+    if not isinstance(table, dict):
+        problems.append(ConfigProblem(file, name, f"= {_describe(table)}: expected a table [{name}]"))
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        dotted = f"{name}.{key}"
+        if key not in fields:
+            problems.append(ConfigProblem(file, dotted, "unknown key" + _suggest(key, list(fields))))
+            continue
+        meta = fields[key].metadata
+        try:
+            value = _convert(raw, hints[key], base_dir)
+        except _Invalid as bad:
+            expected = meta.get("expected") or bad.expected
+            if expected != bad.expected:
+                expected = f"{bad.expected} ({expected})"
+            problems.append(ConfigProblem(file, dotted, f"= {_describe(raw)}: expected {expected}"))
+            continue
+        check = meta.get("check")
+        complaint = check(value) if check else None
+        if complaint:
+            problems.append(ConfigProblem(file, dotted, f"= {_describe(raw)}: expected {complaint}"))
+            continue
+        values[key] = value
+    return cls(**values)
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None) -> AgentConfig:
+    """Validate TOML text into an AgentConfig; raise ConfigError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([ConfigProblem(file, "", f"TOML syntax error: {err}")]) from None
+    problems: list[ConfigProblem] = []
+    sections: dict[str, Any] = {}
+    for name, table in data.items():
+        if name not in SECTIONS:
+            problems.append(
+                ConfigProblem(file, name, "unknown section" + _suggest(name, list(SECTIONS)))
+            )
+            continue
+        sections[name] = _build_section(name, SECTIONS[name], table, file, base_dir, problems)
+    if problems:
+        raise ConfigError(problems)
+    return AgentConfig(**sections, source=Path(file) if file != "<config>" else None)
+
+
+def resolve_config_path(cli_value: str | None, environ: typing.Mapping[str, str] = os.environ) -> tuple[Path, bool]:
+    """Which file to read, and whether the user named it (a named file must exist)."""
+    if cli_value:
+        return Path(cli_value), True
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV]), True
+    return DEFAULT_CONFIG_PATH, False
+
+
+def load_config(path: Path, *, explicit: bool) -> AgentConfig:
+    """Read and validate ``path``. A missing default file gives built-in defaults."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if not explicit:
+            return AgentConfig(source=None)
+        raise ConfigError([ConfigProblem(file, "", "file does not exist")]) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigProblem(file, "", "is a directory, expected a TOML file")]) from None
+    except PermissionError:
+        raise ConfigError(
+            [ConfigProblem(file, "", "permission denied: the agent's user cannot read it")]
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError([ConfigProblem(file, "", f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None
+    config = parse_config(text, file, base_dir=path.resolve().parent)
+    return dataclasses.replace(config, source=path)
+
+
+def read_token(path: Path) -> str:
+    """The bearer token from ``central.token_file``; ConfigError when absent or empty.
+
+    The token itself never appears in a message.
+    """
+    key = "central.token_file"
+    file = str(path)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(file, key, "token file does not exist; enrol the room at the collector and write its token here")]) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigProblem(file, key, "is a directory, expected the token file")]) from None
+    except PermissionError:
+        raise ConfigError([ConfigProblem(file, key, "permission denied: the agent's user cannot read the token file")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigProblem(file, key, "token file is not text")]) from None
+    if not token:
+        raise ConfigError([ConfigProblem(file, key, "token file is empty")])
+    if any(c.isspace() for c in token) or not token.isprintable():
+        raise ConfigError([ConfigProblem(file, key, "token file must hold one token on one line")])
+    return token
+
+
+def enrolment_problems(config: AgentConfig) -> list[ConfigProblem]:
+    """What ``run`` and ``config check`` need beyond a valid file: identity, endpoint, token."""
+    file = str(config.source) if config.source else str(DEFAULT_CONFIG_PATH)
+    problems: list[ConfigProblem] = []
+    if config.source is None:
+        problems.append(ConfigProblem(file, "", "file does not exist"))
+    if not config.room.id:
+        problems.append(ConfigProblem(file, "room.id", "is required: the room's id as enrolled at the collector"))
+    if not config.central.url:
+        problems.append(ConfigProblem(file, "central.url", "is required: the collector's heartbeat URL"))
+    try:
+        read_token(config.central.token_file)
+    except ConfigError as err:
+        problems.extend(err.problems)
+    for key in ("ca_file", "client_cert", "client_key"):
+        path = getattr(config.central, key)
+        if path is not None and not path.is_file():
+            problems.append(ConfigProblem(file, f"central.{key}", f"= '{path}': file does not exist"))
+    if (config.central.client_cert is None) != (config.central.client_key is None):
+        problems.append(ConfigProblem(file, "central.client_key", "client_cert and client_key go together: set both or neither"))
+    return problems

@@ -1,0 +1,59 @@
+"""The check result: the one value every check returns and every output renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+    @property
+    def severity(self) -> int:
+        # A skipped check is not a problem in itself: the stage that caused the
+        # skip carries the failure.
+        return {"ok": 0, "skip": 0, "warn": 1, "fail": 2}[self.value]
+
+    @property
+    def exit_code(self) -> int:
+        return self.severity
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one check. ``observed``/``threshold`` are numbers in ``unit``."""
+
+    name: str
+    status: Status
+    summary: str
+    observed: Any = None
+    threshold: Any = None
+    unit: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "status": self.status.value,
+            "summary": self.summary,
+            "observed": self.observed,
+            "threshold": self.threshold,
+            "unit": self.unit,
+        }
+        if self.details:
+            doc["details"] = self.details
+        return doc
+
+
+def overall_status(results: list[CheckResult]) -> Status:
+    """The worst status of all results; ``ok`` when nothing is wrong."""
+    worst = Status.OK
+    for result in results:
+        if result.status.severity > worst.severity:
+            worst = result.status
+    return worst
