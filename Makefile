@@ -16,27 +16,25 @@ APT_RUNTIME := python3 python3-venv python3-setuptools python3-psutil python3-py
 	python3-jsonschema iproute2
 # Tests: umockdev device trees, real network tools and peers, packaging and browser checks.
 APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester \
-	procps psmisc
-APT_STAMP := $(VENV)/.apt-$(shell echo "$(APT_RUNTIME) $(APT_TEST)" | md5sum | cut -c1-8)
+	procps psmisc util-linux
 
-.PHONY: run test venv deps clean bench
+.PHONY: run test venv deps-runtime deps-test clean bench
 
-deps: $(APT_STAMP)
+# One stamp per package list: apt runs only when the list changed or a package is missing.
+deps-runtime: $(VENV)/.apt-runtime-$(shell echo "$(APT_RUNTIME)" | md5sum | cut -c1-8)
+deps-test: $(VENV)/.apt-test-$(shell echo "$(APT_TEST)" | md5sum | cut -c1-8)
 
-$(APT_STAMP):
-	@missing=$$(for p in $(APT_RUNTIME) $(APT_TEST); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
-		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+$(VENV)/.apt-runtime-%:
+	@./packaging/apt-ensure $(APT_RUNTIME)
+	@mkdir -p $(VENV) && touch $@
+
+$(VENV)/.apt-test-%:
+	@./packaging/apt-ensure $(APT_TEST)
 	@mkdir -p $(VENV) && touch $@
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml $(APT_STAMP)
+$(VENV)/.installed: pyproject.toml | deps-runtime
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
 	touch $@
@@ -44,7 +42,7 @@ $(VENV)/.installed: pyproject.toml $(APT_STAMP)
 run: venv
 	$(PY) -m agent --config config/dev.toml diagnose
 
-test: venv
+test: venv deps-test
 	$(PY) -m pytest
 
 bench: venv

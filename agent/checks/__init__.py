@@ -18,6 +18,9 @@ __all__ = ["Check", "CheckContext", "REGISTRY", "run_checks", "select"]
 
 REGISTRY: tuple[Check, ...] = (
     Check("config", "config", check_config),
+    # -- devices: agent/checks/devices.py --
+    # -- network chain, in order: agent/checks/net_*.py, mcu_*.py, probe_*.py --
+    # -- host --
     Check("host.disk", "host", check_disk),
     Check("host.memory", "host", check_memory),
     Check("host.temperature", "host", check_temperature),
