@@ -21,6 +21,7 @@ from typing import Any, Callable
 import jsonschema
 import jsonschema.exceptions
 
+from collector.fastschema import Unsupported, compile_schema
 from collector.status import failing_checks
 from collector.store import Event, Heartbeat, Store
 
@@ -67,9 +68,16 @@ class Validator:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
         self._validator = cls(schema)
+        try:
+            self._fast: Callable[[Any], bool] | None = compile_schema(schema)
+        except Unsupported as err:
+            log.warning("schema uses %s: validating with jsonschema only (slower)", err)
+            self._fast = None
 
     def problem(self, doc: Any) -> Rejection | None:
         """None when valid; otherwise the most relevant error and the path of the failing field."""
+        if self._fast is not None and self._fast(doc):
+            return None
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(doc))
         if error is None:
             return None
@@ -117,6 +125,8 @@ def to_heartbeat(doc: dict[str, Any], received_at: float) -> Heartbeat | Rejecti
     try:
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
         body.encode("utf-8")
+    except RecursionError:
+        return Rejection(422, "schema", "body is nested too deeply", "$")
     except UnicodeEncodeError:
         return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
     failing = failing_checks(doc["checks"])
