@@ -108,8 +108,13 @@ def server_tls(pki: Pki, require_client: bool = False) -> ssl.SSLContext:
 
 
 def write_config(directory: Path, url: str, *, token: str = "t0k3n-secret-value", interval_s: float = 1,
-                 extra: str = "", room: str = "room-1", policy: str = "") -> Path:
-    """An enrolled configuration for the service in ``directory`` (state and runtime below it)."""
+                 extra: str = "", room: str = "room-1", policy: str = "",
+                 network: str = "") -> Path:
+    """An enrolled configuration for the service in ``directory`` (state and runtime below it).
+
+    Without ``network`` no MCU is configured, so the network chain skips quickly and a cycle
+    takes milliseconds: these tests are about delivery, not the network.
+    """
     (directory / "token").write_text(token + "\n")
     config = directory / "agent.toml"
     config.write_text(f"""
@@ -124,14 +129,7 @@ interval_s = {interval_s}
 timeout_s = 2
 {extra}
 
-[mcu]
-host = "::1"
-tcp_ports = [9]
-
-[probe]
-stamp_port = 9
-http_port = 9
-duration_s = 1
+{network}
 
 [policy]
 min_cameras = 0

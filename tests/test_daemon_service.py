@@ -142,6 +142,7 @@ def test_spool_full_drops_oldest_and_reports_count(tmp_path: Path) -> None:
         # The collector is back: the 3 kept heartbeats and later ones arrive (after the backoff wait).
         wait_for(lambda: any(b["spool"]["dropped"] for b in sink.accepted()), 30, what="drop count")
         state = run_agent("--config", str(config), "status", "--json")
+        human = run_agent("--config", str(config), "status")
         assert agent.terminate() == 0
     finally:
         if agent.process.poll() is None:
@@ -158,5 +159,7 @@ def test_spool_full_drops_oldest_and_reports_count(tmp_path: Path) -> None:
     reported = sum(b["spool"]["dropped"] for b in everything.values()) + not_yet_reported
     assert reported == len(set(range(1, max(everything) + 1)) - set(everything))
     assert state.returncode in (0, 1, 2)
+    assert "bridge-agent service: running" in human.stdout and "last delivery:" in human.stdout
+    assert "spool:" in human.stdout and "config" in human.stdout
     doc = json.loads(state.stdout)
     assert doc["state"] == "running" and doc["spool"]["depth"] >= 0 and doc["last_delivery"]["seq"]

@@ -58,8 +58,14 @@ def setup(level: str = "info") -> None:
     set_level(level)
 
 
+# Libraries whose own debug lines are not key=value and could carry request details.
+QUIET = ("watchdog", "httpx", "httpcore", "pyudev", "asyncio")
+
+
 def set_level(level: str) -> None:
     logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:

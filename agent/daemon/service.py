@@ -35,11 +35,7 @@ try:  # TEMPORARY until the device and network packages are merged
     from agent.devices import DeviceWatcher, scan
 except ImportError:
     DeviceWatcher = scan = None  # type: ignore
-try:
-    from agent.net.figures import network_figures
-except ImportError:
-    def network_figures(results):  # type: ignore
-        return {}
+from agent.net.figures import network_figures
 from agent.paths import Paths
 from agent.result import CheckResult, Status, overall_status
 
@@ -78,6 +74,9 @@ class Service:
         self.network: dict[str, Any] = {}
         self.devices_json: dict[str, Any] | None = None
         self.last_status: Status | None = None
+        self._inventory: Any = None
+        self._emit_lock = threading.Lock()  # results, status and devices change together
+        self._device_generation = 0
         self.host = heartbeat.HostFacts(self.paths)
         self.bandwidth = BandwidthTimer(config.probe.every_s)
         self.next_cycle = 0.0
@@ -109,6 +108,7 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._devices_changed.set()
 
     def request_reload(self) -> None:
         self._reload.set()
@@ -187,6 +187,7 @@ class Service:
         self.bandwidth = BandwidthTimer(self.config.probe.every_s)
         self.bandwidth.start(time.monotonic())
         if DeviceWatcher is not None:
+            threading.Thread(target=self._device_loop, name="devices", daemon=True).start()
             self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
             self._device_watcher.start()
         logfmt.event(log, "agent.working", room=self.config.room.id, url=logfmt.safe_url(self.config.central.url or ""),
@@ -202,7 +203,6 @@ class Service:
 
     def _on_devices(self, events: object) -> None:
         self._devices_changed.set()
-        self._wake.set()
 
     def _loop(self) -> None:
         self.next_cycle = time.monotonic()
@@ -211,9 +211,6 @@ class Service:
                 time.sleep(RELOAD_SETTLE_S)
                 self._reload.clear()
                 self._apply_reload()
-            if self._devices_changed.is_set():
-                self._devices_changed.clear()
-                self._device_cycle()
             if time.monotonic() >= self.next_cycle:
                 self._full_cycle()
                 # Keep the beat: a slow cycle starts the next one at once, never two back to back.
@@ -280,6 +277,7 @@ class Service:
 
     def _full_cycle(self) -> None:
         started = time.monotonic()
+        generation = self._device_generation
         ctx, inventory = self._context()
         in_use = bool(inventory is not None and inventory.any_in_use())
         checks = select()
@@ -294,8 +292,15 @@ class Service:
                 results.append(fresh[check.name])
             elif check.name in plan.keep_previous:
                 results.append(previous.get(check.name) or self._not_measured(check.name))
-        self.network = network_figures(results)
-        self._emit(results, inventory, always=True)
+        with self._emit_lock:
+            if self._device_generation != generation:
+                # A hot-plug was handled while this cycle ran: its device results are newer.
+                device_checks = {c.name for c in select("devices")}
+                latest = {r.name: r for r in self.results if r.name in device_checks}
+                results = [latest.get(r.name, r) for r in results]
+                inventory = self._inventory
+            self.network = network_figures(results)
+            self._emit(results, inventory, always=True)
         logfmt.event(log, "cycle.done", logging.DEBUG, kind="full", in_use=in_use,
                      bandwidth=plan.bandwidth_ran, took_ms=round((time.monotonic() - started) * 1000))
 
@@ -303,13 +308,28 @@ class Service:
         minutes = round(self.bandwidth.seconds_left(time.monotonic()) / 60)
         return skipped(name, f"not measured yet; the first bandwidth test runs in about {minutes} min")
 
+    def _device_loop(self) -> None:
+        """Hot-plug changes, in their own thread: a long network cycle must not delay them."""
+        try:
+            while not self._stop.is_set():
+                self._devices_changed.wait()
+                self._devices_changed.clear()
+                if not self._stop.is_set():
+                    self._device_cycle()
+        except Exception:
+            log.exception("event=agent.crashed thread=devices")
+            self.exit_code = 1
+            self.stop()
+
     def _device_cycle(self) -> None:
-        if not self.results:
-            return  # the first full cycle has not run yet: it will see the change
         ctx, inventory = self._context()
-        fresh = {r.name: r for r in run_checks(self._pinging(select("devices")), ctx)}
-        results = [fresh.get(r.name, r) for r in self.results]
-        self._emit(results, inventory, always=False)
+        fresh = {r.name: r for r in run_checks(select("devices"), ctx)}
+        with self._emit_lock:
+            if not self.results:
+                return  # the first full cycle has not finished: it will report the devices
+            self._device_generation += 1
+            results = [fresh.get(r.name, r) for r in self.results]
+            self._emit(results, inventory, always=False)
 
     def _emit(self, results: list[CheckResult], inventory: Any, *, always: bool) -> None:
         """Keep the results; spool a heartbeat when asked, or when status or devices changed."""
@@ -321,6 +341,8 @@ class Service:
             logfmt.event(log, "status.changed", was=self.last_status.value if self.last_status else None,
                          now=status.value, checks=",".join(failing))
         self.results, self.last_status, self.devices_json = results, status, devices
+        if inventory is not None:
+            self._inventory = inventory
         if always or changed:
             self._heartbeat(results, devices)
         self._write_state()
@@ -336,9 +358,12 @@ class Service:
             doc = heartbeat.build(self.config, seq, results, devices, self.network, self.host.now(),
                                   heartbeat.SpoolFigures(self.spool.depth, dropped))
             # Spool first, then the counter: a crash in between is healed at start (raise_to).
-            self.spool.put(seq, heartbeat.encode(doc))
-            self.seq.commit(seq)
-            self.spool.reported_dropped(dropped)
+            # The sender cannot send (and delete) the new file before the counter is committed,
+            # or a crash in between would hand the same number to a different heartbeat.
+            with self.spool.locked():
+                self.spool.put(seq, heartbeat.encode(doc))
+                self.seq.commit(seq)
+                self.spool.reported_dropped(dropped)
         self.sender.poke()
         logfmt.event(log, "heartbeat.spooled", seq=seq, status=doc["status"], spool_depth=self.spool.depth,
                      dropped=dropped)

@@ -48,7 +48,8 @@ class Spool:
         self.rejected_dir = directory / "rejected"
         self.max_count = max_count
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()
+        # Re-entrant: the service holds it across put() and the sequence commit (see ``locked``).
+        self._lock = threading.RLock()
         self._index: OrderedDict[int, int] = OrderedDict()  # seq -> size, oldest first
         self._bytes = 0
         try:
@@ -114,6 +115,10 @@ class Spool:
             return list(self._index)
 
     # -- writing -------------------------------------------------------------
+
+    def locked(self) -> threading.RLock:
+        """Hold to make several steps atomic for the sender (which cannot send meanwhile)."""
+        return self._lock
 
     def put(self, seq: int, data: bytes) -> int:
         """Durably add heartbeat ``seq``; returns how many old heartbeats were dropped for it."""
