@@ -399,6 +399,11 @@ class Service:
         self.notifier.status(text)
 
     def _write_state(self, state: str | None = None, problems: list[str] | None = None) -> None:
+        # Built and written under one lock: a slower thread must not write an older picture last.
+        with self._state_lock:
+            self._write_state_locked(state, problems)
+
+    def _write_state_locked(self, state: str | None, problems: list[str] | None) -> None:
         doc: dict[str, Any] = {
             "pid": os.getpid(),
             "updated_at": iso(time.time()),
@@ -423,8 +428,7 @@ class Service:
                                "failures": delivery.failures},
                 "checks": [r.to_json() for r in self.results],
             })
-        with self._state_lock:
-            try:
-                write_state(self.config.agent.runtime_dir, doc)
-            except OSError as err:
-                logfmt.event(log, "state.write_failed", logging.WARNING, error=err.strerror)
+        try:
+            write_state(self.config.agent.runtime_dir, doc)
+        except OSError as err:
+            logfmt.event(log, "state.write_failed", logging.WARNING, error=err.strerror)
