@@ -316,3 +316,21 @@ def test_devices_watch_human_lines(bed: BedClient) -> None:
     finally:
         code = _stop(watch, lines, signal.SIGINT)
     assert code == 0
+
+
+def test_watch_without_udev_polls_sysfs(bed: BedClient) -> None:
+    env = {k: v for k, v in bed.env().items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR")}
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "devices", "--watch", "--json", "--root", str(bed.root)],
+                            cwd=REPO, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None and proc.stdout is not None
+    while "watching" not in (line := proc.stderr.readline()):
+        assert line, "devices --watch ended early"
+    lines = Lines(proc.stdout)
+    try:
+        bed.send("load webcam-c920")  # no uevent at all: only a rescan can see it
+        got = sorted(json.loads(lines.get(timeout=10)[1])["kind"] for _ in range(2))
+        assert got == ["camera", "microphone"]
+    finally:
+        code = _stop(proc, lines, signal.SIGTERM)
+    assert code == 0

@@ -15,13 +15,13 @@ import threading
 import time
 from typing import IO
 
+from agent import __version__
 from agent.checks import run_checks, select
 from agent.checks.devices import inventory
 from agent.commands.common import context_from, load_onsite_config, paths_from
 from agent.devices import Device, DeviceEvent, DeviceWatcher, Inventory
 from agent.output import format_result, print_json, room_line, use_colour
 from agent.result import CheckResult, Status, overall_status
-from agent import __version__
 
 
 def device_line(device: Device) -> str:

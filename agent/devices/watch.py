@@ -29,7 +29,12 @@ POLL_S = 2.0
 
 
 class DeviceWatcher:
-    """Calls ``on_change(events)`` from its own thread, once per debounced burst of changes."""
+    """Calls ``on_change(events)`` from its own thread, once per debounced burst of changes.
+
+    ``inventory`` is the latest scan (taken at ``start()`` and after each burst).
+    Only plugging, unplugging and changed identity are events; a device
+    starting or stopping to be used is not (it makes no uevent).
+    """
 
     def __init__(self, on_change: Callable[[list["DeviceEvent"]], None], paths: Paths = Paths(),
                  debounce_s: float = 0.3, context: Any = None) -> None:
@@ -61,6 +66,10 @@ class DeviceWatcher:
             except Exception as exc:  # no libudev or no netlink: poll instead
                 log.warning("udev monitor not available (%s); polling every %.0f s", exc, POLL_S)
         self.inventory = scan(self.paths, self.context if self._monitor is not None else None)
+        if self.inventory.source != "udev" and self._monitor is not None:
+            # Without udevd no udev events arrive: poll like a container must.
+            log.warning("udev not in use (%s); polling every %.0f s", "; ".join(self.inventory.warnings), POLL_S)
+            self._monitor = None
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="device-watcher", daemon=True)
         self._thread.start()
