@@ -45,7 +45,13 @@ def _udev_nodes(paths: Paths, context: "pyudev.Context | None", warnings: list[s
         warnings.append("udev database not found (udevd not running?); devices read from sysfs,"
                         " names may be incomplete")
         return None
-    return [raw_node(d) for d in nodes]
+    raws = []
+    for device in nodes:
+        try:
+            raws.append(raw_node(device))
+        except Exception:  # unplugged while being read (a burst of remove events): it is gone
+            continue
+    return raws
 
 
 def _dev_path(paths: Paths, node: str) -> Path:
