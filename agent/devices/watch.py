@@ -4,7 +4,7 @@ A USB webcam arrives as a dozen uevents (USB device, interfaces, video
 nodes, sound card, PCM nodes). The watcher waits until the burst has been
 quiet for ``debounce_s``, takes a fresh inventory and reports the difference
 to the previous one, so each plugged or pulled device is reported once.
-Without udev (containers) it rescans every ``poll_s`` instead.
+Without udev (containers) it also rescans every ``POLL_S`` seconds.
 """
 
 from __future__ import annotations
@@ -66,10 +66,6 @@ class DeviceWatcher:
             except Exception as exc:  # no libudev or no netlink: poll instead
                 log.warning("udev monitor not available (%s); polling every %.0f s", exc, POLL_S)
         self.inventory = scan(self.paths, self.context if self._monitor is not None else None)
-        if self.inventory.source != "udev" and self._monitor is not None:
-            # Without udevd no udev events arrive: poll like a container must.
-            log.warning("udev not in use (%s); polling every %.0f s", "; ".join(self.inventory.warnings), POLL_S)
-            self._monitor = None
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="device-watcher", daemon=True)
         self._thread.start()
@@ -89,16 +85,19 @@ class DeviceWatcher:
             count += 1
         return count
 
+    def _polling(self) -> bool:
+        # Without udevd (inventory read from sysfs) udev events may never come: rescan as well.
+        return self._monitor is None or (self.inventory is not None and self.inventory.source != "udev")
+
     def _run(self) -> None:
         first: float | None = None  # when the pending burst started
         deadline: float | None = None
+        next_poll = time.monotonic() + POLL_S
         watched = [self._wake_r] + ([self._monitor.fileno()] if self._monitor is not None else [])
         while True:
-            if self._monitor is None:
-                timeout: float | None = POLL_S
-            else:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select(watched, [], [], timeout)
+            now = time.monotonic()
+            waits = [t - now for t in (deadline, next_poll if self._polling() else None) if t is not None]
+            ready, _, _ = select.select(watched, [], [], max(0.0, min(waits)) if waits else None)
             if self._wake_r in ready:
                 return
             now = time.monotonic()
@@ -106,8 +105,9 @@ class DeviceWatcher:
                 first = first if first is not None else now
                 deadline = min(now + self.debounce_s, first + MAX_DELAY_S)
                 continue
-            if self._monitor is None or (deadline is not None and now >= deadline):
+            if (deadline is not None and now >= deadline) or (self._polling() and now >= next_poll):
                 first = deadline = None
+                next_poll = now + POLL_S
                 self._flush()
 
     def _flush(self) -> None:
