@@ -134,7 +134,8 @@ def test_open_nodes_finds_a_file_held_by_another_process(tmp_path: Path) -> None
 
     from agent.devices.proc import node_key
 
-    node = tmp_path / "video0"
+    node = tmp_path / "dev" / "video0"  # a relocated /dev, as under --root or umockdev
+    node.parent.mkdir()
     node.write_bytes(b"")
     key = node_key(node)
     assert key is not None

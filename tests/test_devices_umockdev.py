@@ -58,6 +58,7 @@ def validate_devices(doc: dict[str, Any]) -> None:
 def devices_json(bed: BedClient, *args: str) -> tuple[dict[str, Any], int]:
     done = run_agent("devices", "--json", *args, env=bed.env())
     assert done.returncode in (0, 1, 2), done.stderr
+    assert "warning" not in done.stderr, done.stderr  # read through udev, nothing guessed
     doc = json.loads(done.stdout)
     validate_devices(doc)
     return doc, done.returncode

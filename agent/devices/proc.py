@@ -64,13 +64,15 @@ def node_key(path: Path) -> NodeKey | None:
 def open_nodes(proc: Path, wanted: dict[NodeKey, str]) -> tuple[set[str], bool]:
     """Which of ``wanted`` (key -> node) some process holds open, and whether every process could be read.
 
-    Pipes, sockets and anonymous handles are skipped without a stat(), which
-    keeps a scan of a busy machine to a few milliseconds.
+    Only handles that point into a /dev (or end in one of the node paths, as
+    under a relocated /dev) are stat()ed: cheap on a busy machine, and never a
+    stat() of a file on a network filesystem that might hang.
     """
     if not wanted:
         return set(), True
     by_inode = {(k.dev, k.ino): node for k, node in wanted.items()}
     by_rdev = {k.rdev: node for k, node in wanted.items() if k.rdev}
+    suffixes = tuple(set(wanted.values()))
     found: set[str] = set()
     complete = True
     own = str(os.getpid())
@@ -90,7 +92,8 @@ def open_nodes(proc: Path, wanted: dict[NodeKey, str]) -> tuple[set[str], bool]:
         for fd in fds:
             link = fd_dir / fd
             try:
-                if not os.readlink(link).startswith("/"):
+                target = os.readlink(link)
+                if not (target.startswith("/dev/") or target.endswith(suffixes)):
                     continue
                 st = os.stat(link)
             except OSError:
