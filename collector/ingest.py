@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import queue
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,15 +121,19 @@ def parse_heartbeat(raw: bytes, validator: Validator) -> dict[str, Any] | Reject
     return validate(doc, validator) or doc
 
 
-def to_heartbeat(doc: dict[str, Any], received_at: float) -> Heartbeat | Rejection:
-    """A valid heartbeat document -> the row storage keeps."""
-    try:
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-        body.encode("utf-8")
-    except RecursionError:
-        return Rejection(422, "schema", "body is nested too deeply", "$")
-    except UnicodeEncodeError:
-        return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
+# A JSON escape of a UTF-16 surrogate: the only way a lone surrogate can get into a string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbeat | Rejection:
+    """A valid heartbeat document (and its bytes, stored as received) -> the row storage keeps."""
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
+        except RecursionError:
+            return Rejection(422, "schema", "body is nested too deeply", "$")
     failing = failing_checks(doc["checks"])
     room = doc["room"]
     return Heartbeat(
@@ -144,7 +149,7 @@ def to_heartbeat(doc: dict[str, Any], received_at: float) -> Heartbeat | Rejecti
         contact=room.get("contact"),
         failing=json.dumps([c.__dict__ for c in failing], ensure_ascii=False),
         failing_names=" ".join(c.name for c in failing if c.status == "fail"),
-        body=body,
+        body=raw.decode("utf-8"),
     )
 
 

@@ -86,7 +86,7 @@ class Heartbeat:
     contact: str | None
     failing: str  # JSON list of {name, status, summary} for fail and warn checks
     failing_names: str  # space-separated names of failed checks, for the report
-    body: str  # the heartbeat as received, re-serialised
+    body: str  # the heartbeat as received
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,11 @@ class Store:
     def rooms(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:
         """Every room's latest state, without heartbeat bodies (cheap for 10,000 rooms)."""
         where = "" if include_revoked else "WHERE revoked_at IS NULL"
-        rows = self._conn().execute(f"SELECT {_ROOM_COLUMNS} FROM rooms {where} ORDER BY room_id").fetchall()
-        return [dict(r) for r in rows]
+        cur = self._conn().cursor()
+        cur.row_factory = None  # plain tuples: twice as fast as sqlite3.Row for 10,000 rooms
+        cur.execute(f"SELECT {_ROOM_COLUMNS} FROM rooms {where} ORDER BY room_id")
+        columns = [d[0] for d in cur.description]
+        return [dict(zip(columns, row)) for row in cur.fetchall()]
 
     def room(self, room_id: str) -> dict[str, Any] | None:
         row = self._conn().execute(
