@@ -133,6 +133,24 @@ class Store:
                 self._all.append(conn)
         return conn
 
+    def become_writer(self) -> None:
+        """This thread's connection stops checkpointing on commit; ``checkpoint`` does it elsewhere.
+
+        An automatic checkpoint runs inside the commit that crosses the threshold, so the
+        heartbeats waiting on that commit would wait for the copy and the fsync as well.
+        """
+        self._conn().execute("PRAGMA wal_autocheckpoint=0")
+
+    def checkpoint(self, *, restart: bool = False) -> None:
+        """Copy the WAL into the database; RESTART waits for the writer so the WAL can start over."""
+        self._conn().execute(f"PRAGMA wal_checkpoint({'RESTART' if restart else 'PASSIVE'})").fetchall()
+
+    def wal_bytes(self) -> int:
+        try:
+            return Path(f"{self.path}-wal").stat().st_size
+        except OSError:
+            return 0
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
