@@ -126,7 +126,12 @@ async def _sweep_forever(rt: Runtime) -> None:
             if now - last_purge > 3600:
                 last_purge = now
                 before = now - rt.config.retention_days * 86400
-                removed = await rt.writer.call(lambda store: store.purge(before))
+                removed = 0
+                while True:
+                    chunk = await rt.writer.call(lambda store: store.purge(before))
+                    removed += chunk
+                    if not chunk:
+                        break
                 if removed:
                     log.info("retention: removed %d rows older than %s days", removed, rt.config.retention_days)
         except Exception:
