@@ -36,8 +36,14 @@ CREATE TABLE IF NOT EXISTS rooms (
     -- the latest heartbeat (highest seq) and what the room says about itself
     name TEXT, unit TEXT, location TEXT, contact TEXT,
     last_seq INTEGER, sent_at TEXT, last_seen REAL, first_seen REAL,
-    interval_s REAL, status TEXT, failing TEXT, body TEXT,
+    interval_s REAL, status TEXT, failing TEXT,
     state TEXT                    -- the last state written to events, incl. offline
+);
+-- The latest heartbeat in full, apart from rooms: listing 10,000 rooms then reads
+-- small rows only, not 10,000 bodies of 3 KB.
+CREATE TABLE IF NOT EXISTS latest (
+    room_id TEXT PRIMARY KEY,
+    body    TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS heartbeats (
     room_id     TEXT NOT NULL,
@@ -211,7 +217,8 @@ class Store:
 
     def room(self, room_id: str) -> dict[str, Any] | None:
         row = self._conn().execute(
-            f"SELECT {_ROOM_COLUMNS}, body FROM rooms WHERE room_id = ? AND revoked_at IS NULL", (room_id,)
+            f"SELECT {_ROOM_COLUMNS}, (SELECT body FROM latest WHERE latest.room_id = rooms.room_id) AS body"
+            " FROM rooms WHERE room_id = ? AND revoked_at IS NULL", (room_id,)
         ).fetchone()
         return dict(row) if row else None
 
@@ -249,9 +256,13 @@ class Store:
         conn.execute(
             "UPDATE rooms SET name = ?, unit = ?, location = ?, contact = ?, last_seq = ?, sent_at = ?,"
             " last_seen = ?, first_seen = coalesce(first_seen, ?), interval_s = ?, status = ?, failing = ?,"
-            " body = ?, state = ? WHERE room_id = ?",
+            " state = ? WHERE room_id = ?",
             (hb.name, hb.unit, hb.location, hb.contact, hb.seq, hb.sent_at, hb.received_at, hb.received_at,
-             hb.interval_s, hb.status, hb.failing, hb.body, hb.status, hb.room_id),
+             hb.interval_s, hb.status, hb.failing, hb.status, hb.room_id),
+        )
+        conn.execute(
+            "INSERT INTO latest (room_id, body) VALUES (?, ?) ON CONFLICT (room_id) DO UPDATE SET body = excluded.body",
+            (hb.room_id, hb.body),
         )
         if row["state"] == hb.status:
             return None
