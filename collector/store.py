@@ -136,6 +136,7 @@ class Store:
             # loss can take back the last commits, and agents resend what was not answered.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
+            conn.execute(f"PRAGMA journal_size_limit={64 * 2**20}")  # shrink the WAL file after a burst
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
