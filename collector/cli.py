@@ -128,6 +128,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.sweep_interval > 5:
         raise UsageError("--sweep-interval must be at most 5 seconds")
+    if args.webhook and not re.match(r"^https?://[^/\s]+", args.webhook):
+        raise UsageError("--webhook must be an http:// or https:// URL")
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
     config = ServeConfig(

@@ -74,6 +74,11 @@ _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(adm
     last_seen, first_seen, interval_s, status, failing, revoked_at, created_at"""
 
 
+STORED = "stored"
+DUPLICATE = "duplicate"  # the same heartbeat again: nothing written
+SEQ_REUSED = "seq_reused"  # a different heartbeat with a seq already stored: nothing written
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -225,9 +230,9 @@ class Store:
 
     # ---- ingest (called from the single writer thread) ----
 
-    def write_heartbeats(self, batch: Iterable[Heartbeat]) -> tuple[list[bool], list[Event]]:
-        """Store a batch in one transaction; per heartbeat True if new, False if a replay."""
-        stored: list[bool] = []
+    def write_heartbeats(self, batch: Iterable[Heartbeat]) -> tuple[list[str], list[Event]]:
+        """Store a batch in one transaction; per heartbeat STORED, DUPLICATE or SEQ_REUSED."""
+        outcomes: list[str] = []
         events: list[Event] = []
         with self._transaction() as conn:
             for hb in batch:
@@ -237,13 +242,16 @@ class Store:
                     (hb.room_id, hb.seq, hb.sent_at, hb.received_at, hb.status, hb.failing_names),
                 )
                 if cur.rowcount == 0:
-                    stored.append(False)
+                    # A replay carries the same sent_at; another one means the agent reused a seq.
+                    before = conn.execute("SELECT sent_at FROM heartbeats WHERE room_id = ? AND seq = ?",
+                                          (hb.room_id, hb.seq)).fetchone()
+                    outcomes.append(DUPLICATE if before is None or before[0] == hb.sent_at else SEQ_REUSED)
                     continue
-                stored.append(True)
+                outcomes.append(STORED)
                 event = self._update_latest(conn, hb)
                 if event:
                     events.append(event)
-        return stored, events
+        return outcomes, events
 
     def _update_latest(self, conn: sqlite3.Connection, hb: Heartbeat) -> Event | None:
         row = conn.execute("SELECT last_seq, state FROM rooms WHERE room_id = ?", (hb.room_id,)).fetchone()

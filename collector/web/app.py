@@ -48,6 +48,7 @@ class Counters:
 
     accepted: int = 0
     duplicates: int = 0
+    seq_reused: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
     def reject(self, reason: str) -> None:

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.ingest import MAX_BODY, Rejection, decode, to_heartbeat, validate
-from collector.store import hash_token
+from collector.store import DUPLICATE, STORED, hash_token
 from collector.web.app import runtime
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,21 @@ async def receive(request: Request) -> Response:
     if isinstance(heartbeat, Rejection):
         return refuse(heartbeat)
     try:
-        stored = await rt.writer.submit(heartbeat)
+        outcome = await rt.writer.submit(heartbeat)
     except Exception as err:
         return _unavailable(f"storing heartbeat {heartbeat.room_id}/{heartbeat.seq} failed: {err}")
-    if stored:
+    if outcome == STORED:
         rt.counters.accepted += 1
-    else:
+    elif outcome == DUPLICATE:
         rt.counters.duplicates += 1
-    return JSONResponse({"status": "stored" if stored else "duplicate", "room_id": room_id, "seq": heartbeat.seq})
+    else:
+        # Answered like a replay (the agent must not resend it forever), but made visible:
+        # an agent whose seq went backwards (state dir lost) is losing its heartbeats.
+        rt.counters.seq_reused += 1
+        log.warning("room %s reused seq %d for a different heartbeat (sent_at %s): not stored",
+                    room_id, heartbeat.seq, heartbeat.sent_at)
+    return JSONResponse({"status": "stored" if outcome == STORED else "duplicate", "room_id": room_id,
+                         "seq": heartbeat.seq})
 
 
 def routes() -> list[Route]:
