@@ -221,6 +221,10 @@ class Store:
         columns = [d[0] for d in cur.description]
         return [dict(zip(columns, row)) for row in cur.fetchall()]
 
+    def enrolled(self, room_id: str) -> bool:
+        """Whether the room was ever enrolled (revoked ones too: their history stays readable)."""
+        return self._conn().execute("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,)).fetchone() is not None
+
     def room(self, room_id: str) -> dict[str, Any] | None:
         row = self._conn().execute(
             f"SELECT {_ROOM_COLUMNS}, (SELECT body FROM latest WHERE latest.room_id = rooms.room_id) AS body"

@@ -120,6 +120,7 @@ def test_revoked_token_is_401_and_re_enrolment_issues_a_new_one(collector: Runni
     done = run_collector("--db", str(collector.db), "room", "revoke", "room-3")
     assert done.returncode == 0, done.stderr
     assert post(collector, "room-3", heartbeat("room-3", 2)).status_code == 401
+    assert [h["seq"] for h in collector.heartbeats("room-3")] == [1]  # history stays readable
     done = run_collector("--db", str(collector.db), "room", "add", "room-3")
     assert done.returncode == 0
     collector.tokens["room-3"] = done.stdout.strip()
