@@ -26,7 +26,7 @@ from collector.listen import ListenError, parse_listen
 from collector.logs import setup_logging
 
 DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
-ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ROOM_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 log = logging.getLogger("collector")
 
 
@@ -160,7 +160,7 @@ def cmd_room(args: argparse.Namespace) -> int:
     store = Store(args.db)
     try:
         if args.room_command == "add":
-            if not ROOM_ID.match(args.room_id):
+            if not ROOM_ID.fullmatch(args.room_id):
                 raise UsageError(f"room id {args.room_id!r}: expected [a-z0-9][a-z0-9._-]{{0,63}}")
             print(store.add_room(args.room_id, args.name, args.unit))
         elif args.room_command == "revoke":

@@ -239,6 +239,7 @@ def test_room_commands(tmp_path: Path) -> None:
     assert token.encode() not in (tmp_path / "c.db").read_bytes()
     assert run_collector("--db", db, "room", "add", "r-1").returncode == 65
     assert run_collector("--db", db, "room", "add", "Bad ID").returncode == 64
+    assert run_collector("--db", db, "room", "add", "r-2\n").returncode == 64
     assert run_collector("--db", db, "room", "revoke", "r-9").returncode == 65
     assert run_collector("--db", db, "room", "revoke", "r-1").returncode == 0
     assert run_collector("--db", db, "room", "revoke", "r-1").returncode == 65
