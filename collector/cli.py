@@ -23,9 +23,10 @@ from typing import NoReturn, Sequence
 from collector import __version__
 from collector.errors import CollectorError, UsageError
 from collector.listen import ListenError, parse_listen
+from collector.logs import setup_logging
 
 DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
-ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ROOM_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 log = logging.getLogger("collector")
 
 
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--read-token-file", metavar="FILE",
                        help="file holding the token the API, dashboard and /metrics require; "
                             "required unless listening on loopback only")
+    serve.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto",
+                       help="HTTP parser: httptools (C, faster) when installed, else h11 [auto]")
     serve.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between offline sweeps [2]")
 
     room = sub.add_parser("room", help="enrol, list and revoke rooms")
@@ -125,6 +128,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.sweep_interval > 5:
         raise UsageError("--sweep-interval must be at most 5 seconds")
+    if args.webhook and not re.match(r"^https?://[^/\s]+", args.webhook):
+        raise UsageError("--webhook must be an http:// or https:// URL")
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
     config = ServeConfig(
@@ -142,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("serving on %s://%s:%d (db %s)", scheme, f"[{host}]" if ":" in host else host, port, config.db)
     try:
         uvicorn.run(create_app(config), host=host, port=port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-                    log_level="warning", access_log=False, lifespan="on")
+                    http=args.http, log_config=None, log_level="warning", access_log=False, lifespan="on")
     finally:
         if reflector:
             reflector.stop()
@@ -155,7 +160,7 @@ def cmd_room(args: argparse.Namespace) -> int:
     store = Store(args.db)
     try:
         if args.room_command == "add":
-            if not ROOM_ID.match(args.room_id):
+            if not ROOM_ID.fullmatch(args.room_id):
                 raise UsageError(f"room id {args.room_id!r}: expected [a-z0-9][a-z0-9._-]{{0,63}}")
             print(store.add_room(args.room_id, args.name, args.unit))
         elif args.room_command == "revoke":
@@ -199,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 64
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe}
     try:
         return commands[args.command](args)
