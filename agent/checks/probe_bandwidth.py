@@ -45,7 +45,7 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
         figure = f", {mbps:.1f} Mbit/s" if mbps is not None else ""
         report(name, f"{direction} {fraction * 100:3.0f}%{figure}")
 
-    measured = http_bandwidth(direction, where, probe.duration_s, probe.streams, progress=tick)
+    measured = http_bandwidth(direction, address, probe.http_port, probe.duration_s, probe.streams, progress=tick)
     details.update(bytes=measured.bytes_measured, seconds=measured.seconds)
     return assess_bandwidth(name, measured.mbps, "; ".join(measured.errors), minimum, where, details)
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 IPERF3_PORT = 5201  # iperf3's default; the responder's iperf3 server listens there
 OMIT_S = 1  # iperf3 -O: the first second is ramp-up, not counted
+BUSY_RETRIES = 3
+BUSY_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,14 @@ def iperf3_bandwidth(address: str, direction: str, duration_s: float, streams: i
     if shutil.which("iperf3") is None:
         return Iperf3Result(None, "iperf3 is not installed (apt install iperf3)")
     command = iperf3_command(address, direction, duration_s, streams, port)
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + OMIT_S + 15)
-    except subprocess.TimeoutExpired:
-        return Iperf3Result(None, "iperf3 did not finish in time")
-    return parse_iperf3_json(proc.stdout)
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + OMIT_S + 15)
+        except subprocess.TimeoutExpired:
+            return Iperf3Result(None, "iperf3 did not finish in time")
+        result = parse_iperf3_json(proc.stdout)
+        # An iperf3 server runs one test at a time and needs a moment between tests.
+        if result.error is None or "busy" not in result.error or attempt == BUSY_RETRIES:
+            return result
+        time.sleep(BUSY_WAIT_S)
+    return result
