@@ -14,8 +14,12 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -149,3 +153,22 @@ class Link:
         for ns in (self.room, self.centre):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(self.etc, ignore_errors=True)
+
+
+@contextmanager
+def built_link(responder: tuple[int, int] | None = None, **addresses: str | None) -> Iterator[Link]:
+    """A Link built for the block and removed after it; the test skips without root.
+
+    ``responder=(http_port, stamp_port)`` starts the responder in the control centre.
+    """
+    reason = netns_available()
+    if reason:
+        pytest.skip(reason)
+    link = Link(**addresses)  # type: ignore[arg-type]
+    try:
+        link.up()
+        if responder:
+            link.start_responder(*responder)
+        yield link
+    finally:
+        link.down()

@@ -15,7 +15,7 @@ import pytest
 
 from agent.net.figures import network_figures
 from agent.result import CheckResult, Status
-from tests.netns import ROOM_IF, Link, netns_available
+from tests.netns import ROOM_IF, Link, built_link
 
 pytestmark = pytest.mark.root
 
@@ -27,16 +27,8 @@ MCU = "mcu.example.vn"
 @pytest.fixture(scope="module")
 def link() -> Iterator[Link]:
     """A healthy IPv6-only path with the responder running in the control centre."""
-    reason = netns_available()
-    if reason:
-        pytest.skip(reason)
-    built = Link()
-    try:
-        built.up()
-        built.start_responder(HTTP_PORT, STAMP_PORT)
+    with built_link(responder=(HTTP_PORT, STAMP_PORT)) as built:
         yield built
-    finally:
-        built.down()
 
 
 @pytest.fixture(autouse=True)
@@ -202,16 +194,9 @@ def test_sip_nobody_listening(link: Link, tmp_path: Path) -> None:
 
 
 def test_no_global_address(tmp_path: Path) -> None:
-    reason = netns_available()
-    if reason:
-        pytest.skip(reason)
-    bare = Link(room_cidr=None)
-    try:
-        bare.up()
+    with built_link(room_cidr=None) as bare:
         bare.hosts(f"{bare.centre_address} {MCU}\n")
         code, checks = netcheck(bare, write_config(tmp_path, MCU))
-    finally:
-        bare.down()
     assert code == 2
     assert checks["net.link"]["status"] == "ok"
     address = checks["net.ipv6_address"]
@@ -222,17 +207,10 @@ def test_no_global_address(tmp_path: Path) -> None:
 
 
 def test_no_link_with_carrier(tmp_path: Path) -> None:
-    reason = netns_available()
-    if reason:
-        pytest.skip(reason)
-    cut = Link()
-    try:
-        cut.up()
+    with built_link() as cut:
         # The peer end down: the room's interface is up but has no carrier, like an unplugged cable.
         cut.run(cut.centre, "ip", "link", "set", "v1", "down", check=True)
         code, checks = netcheck(cut, write_config(tmp_path, MCU))
-    finally:
-        cut.down()
     assert code == 2
     assert checks["net.link"]["summary"] == "no network interface is up with carrier (v0: up, no carrier (cable unplugged?))"
     assert checks["net.ipv6_address"]["summary"] == "skipped: net.link failed"

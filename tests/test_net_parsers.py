@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from agent.net.resolve import Resolution
 from agent.net.sip import build_options, parse_sip_response, parse_sip_uri
 from agent.net.tcp import TcpOutcome
 from agent.result import CheckResult, Status
+from tests.conftest import run_agent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -173,3 +175,23 @@ def test_network_figures_from_results() -> None:
 def test_ula_counts_as_routable() -> None:
     (entry,) = parse_if_inet6(f"{int(ipaddress.IPv6Address('fd00::5')):032x} 02 40 00 80 eth0\n")
     assert entry.routable and entry.kind == "ula"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "failed", "summary"),
+    [
+        ("net-unplugged", "net.link", "no network interface is up with carrier (eth0: up, no carrier (cable unplugged?))"),
+        ("net-tentative", "net.ipv6_address", "no usable global IPv6 address: 2001:db8:a::2/64 on eth0 is tentative"),
+    ],
+)
+def test_netcheck_on_fixture_trees(tmp_path: Path, fixture: str, failed: str, summary: str) -> None:
+    """``--root`` points the link and address stages at a recorded /sys and /proc."""
+    config = tmp_path / "agent.toml"
+    config.write_text('[mcu]\nhost = "2001:db8::10"\n')
+    result = run_agent("--root", str(FIXTURES / fixture), "netcheck", "--json", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks[failed]["status"] == "fail"
+    assert checks[failed]["summary"] == summary
+    later = list(checks)[list(checks).index(failed) + 1:]
+    assert later and all(checks[name]["summary"] == f"skipped: {failed} failed" for name in later)

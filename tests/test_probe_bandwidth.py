@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import REPO
-from tests.netns import Link, netns_available
+from tests.netns import Link, built_link
 
 pytestmark = pytest.mark.root
 
@@ -29,16 +29,8 @@ STAMP_PORT = 8862
 
 @pytest.fixture(scope="module")
 def link() -> Iterator[Link]:
-    reason = netns_available()
-    if reason:
-        pytest.skip(reason)
-    built = Link()
-    try:
-        built.up()
-        built.start_responder(HTTP_PORT, STAMP_PORT)
+    with built_link(responder=(HTTP_PORT, STAMP_PORT)) as built:
         yield built
-    finally:
-        built.down()
 
 
 def config(tmp_path: Path, link: Link, mode: str = "http", duration: int = 3) -> Path:
@@ -87,6 +79,7 @@ def test_iperf3_mode(link: Link, tmp_path: Path) -> None:
         link.stop(server)
     for check in checks.values():
         assert check["details"]["mode"] == "iperf3"
+        assert check["observed"] is not None, check["summary"]
         assert 8.5 <= check["observed"] <= 10.5, check
         assert f"iperf3 at [{link.centre_address}]:5201" in check["summary"]
 

@@ -55,7 +55,7 @@ def open_raw_socket() -> socket.socket:
         raise NoRawSocket("a raw ICMPv6 socket needs CAP_NET_RAW") from None
 
 
-def ping(address: str, count: int = 3, interval: float = 0.2, timeout: float = 1.0) -> EchoOutcome:
+def ping(address: str, count: int = 3, interval: float = 0.05, timeout: float = 1.0) -> EchoOutcome:
     """``count`` echo requests to ``address``; raises NoRawSocket without CAP_NET_RAW."""
     identifier = (os.getpid() ^ int(time.monotonic() * 1000)) & 0xFFFF
     sent_at: dict[int, float] = {}

@@ -40,6 +40,10 @@ def parse_iperf3_json(text: str) -> Iperf3Result:
     return Iperf3Result(round(bps / 1e6, 3), None, retransmits if isinstance(retransmits, int) else None)
 
 
+def _busy(error: str) -> bool:
+    return "busy" in error or "Connection reset" in error
+
+
 def iperf3_command(address: str, direction: str, duration_s: float, streams: int, port: int = IPERF3_PORT) -> list[str]:
     command = [
         "iperf3", "--client", address, "--port", str(port), "-6", "--json",
@@ -61,8 +65,9 @@ def iperf3_bandwidth(address: str, direction: str, duration_s: float, streams: i
         except subprocess.TimeoutExpired:
             return Iperf3Result(None, "iperf3 did not finish in time")
         result = parse_iperf3_json(proc.stdout)
-        # An iperf3 server runs one test at a time and needs a moment between tests.
-        if result.error is None or "busy" not in result.error or attempt == BUSY_RETRIES:
+        # An iperf3 server runs one test at a time and needs a moment between tests;
+        # meanwhile it says it is busy or resets the control connection.
+        if result.error is None or not _busy(result.error) or attempt == BUSY_RETRIES:
             return result
         time.sleep(BUSY_WAIT_S)
     return result
