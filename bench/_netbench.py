@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.netns import Link, netns_available  # noqa: E402
 
-__all__ = ["Link", "REPO", "agent_netcheck", "iperf3_mbps", "machine", "netns_available"]
+__all__ = ["Link", "REPO", "agent_netcheck", "iperf3_mbps", "machine", "ready", "write_config"]
 
 
 def machine() -> str:
@@ -28,6 +28,16 @@ def machine() -> str:
         pass
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{os.cpu_count()} CPU(s), {model}, kernel {platform.release()}, load average {load}"
+
+
+def ready(bench: str) -> bool:
+    """Whether namespaces can be built here; prints the machine line, or why the bench skips."""
+    reason = netns_available()
+    if reason:
+        print(f"{bench}: skipped: {reason}")
+        return False
+    print(f"machine: {machine()}")
+    return True
 
 
 def write_config(path: Path, link: Link, http_port: int, stamp_port: int, duration_s: float, streams: int) -> Path:

@@ -16,8 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _netbench import Link, agent_netcheck, iperf3_mbps, machine, netns_available
-from _netbench import write_config
+from _netbench import Link, agent_netcheck, iperf3_mbps, ready, write_config
 
 HTTP_PORT, STAMP_PORT, IPERF3_SECONDS = 8080, 8862, 10
 
@@ -28,11 +27,8 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--rates", default="10,50,200", help="Mbit/s, comma separated")
     args = parser.parse_args()
-    reason = netns_available()
-    if reason:
-        print(f"bench_bandwidth: skipped: {reason}")
+    if not ready("bench_bandwidth"):
         return 0
-    print(f"machine: {machine()}")
     print(f"agent: http mode, {args.streams} streams, duration_s={args.duration:g} (first second discarded);"
           f" reference: iperf3 -P {args.streams}, {IPERF3_SECONDS} s")
     print(f"{'tbf Mbit/s':>10} {'direction':>9} {'agent':>9} {'iperf3':>9} {'diff':>7}  {'agent s':>7}")

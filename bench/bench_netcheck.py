@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _netbench import Link, agent_netcheck, machine, netns_available, write_config
+from _netbench import Link, agent_netcheck, ready, write_config
 
 HTTP_PORT, STAMP_PORT = 8080, 8862
 
@@ -25,11 +25,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    reason = netns_available()
-    if reason:
-        print(f"bench_netcheck: skipped: {reason}")
+    if not ready("bench_netcheck"):
         return 0
-    print(f"machine: {machine()}")
     link = Link()
     times: list[float] = []
     stamp: list[float] = []
