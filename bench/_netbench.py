@@ -40,7 +40,9 @@ def ready(bench: str) -> bool:
     return True
 
 
-def write_config(path: Path, link: Link, http_port: int, stamp_port: int, duration_s: float, streams: int) -> Path:
+def write_config(
+    path: Path, link: Link, http_port: int, stamp_port: int, duration_s: float, streams: int
+) -> Path:
     path.write_text(
         f'[mcu]\nhost = "{link.centre_address}"\ntcp_ports = [{http_port}]\n'
         f"[probe]\nhttp_port = {http_port}\nstamp_port = {stamp_port}\n"
@@ -56,7 +58,17 @@ def agent_netcheck(link: Link, config: Path, *extra: str) -> dict[str, dict]:
 
 def iperf3_mbps(link: Link, seconds: int, streams: int, reverse: bool) -> float:
     """Receiver-side goodput of an iperf3 run from the room to the centre's iperf3 server."""
-    command = ["iperf3", "-c", link.centre_address, "-6", "--json", "-t", str(seconds), "-P", str(streams)]
+    command = [
+        "iperf3",
+        "-c",
+        link.centre_address,
+        "-6",
+        "--json",
+        "-t",
+        str(seconds),
+        "-P",
+        str(streams),
+    ]
     if reverse:
         command.append("-R")
     proc = link.run(link.room, *command, timeout=seconds + 30)

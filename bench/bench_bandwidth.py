@@ -29,9 +29,13 @@ def main() -> int:
     args = parser.parse_args()
     if not ready("bench_bandwidth"):
         return 0
-    print(f"agent: http mode, {args.streams} streams, duration_s={args.duration:g} (first second discarded);"
-          f" reference: iperf3 -P {args.streams}, {IPERF3_SECONDS} s")
-    print(f"{'tbf Mbit/s':>10} {'direction':>9} {'agent':>9} {'iperf3':>9} {'diff':>7}  {'agent s':>7}")
+    print(
+        f"agent: http mode, {args.streams} streams, duration_s={args.duration:g} (first second discarded);"
+        f" reference: iperf3 -P {args.streams}, {IPERF3_SECONDS} s"
+    )
+    print(
+        f"{'tbf Mbit/s':>10} {'direction':>9} {'agent':>9} {'iperf3':>9} {'diff':>7}  {'agent s':>7}"
+    )
     worst = 0.0
     for rate in (float(r) for r in args.rates.split(",")):
         link = Link()
@@ -42,8 +46,14 @@ def main() -> int:
             server = link.start(link.centre, "iperf3", "--server", "--bind", link.centre_address)
             link.wait_tcp(link.centre, link.centre_address, 5201, server)
             with tempfile.TemporaryDirectory() as tmp:
-                config = write_config(Path(tmp) / "agent.toml", link, HTTP_PORT, STAMP_PORT,
-                                      args.duration, args.streams)
+                config = write_config(
+                    Path(tmp) / "agent.toml",
+                    link,
+                    HTTP_PORT,
+                    STAMP_PORT,
+                    args.duration,
+                    args.streams,
+                )
                 started = time.perf_counter()
                 checks = agent_netcheck(link, config)
                 elapsed = time.perf_counter() - started
@@ -53,7 +63,9 @@ def main() -> int:
                 diff = 100 * (agent - reference) / reference if agent is not None else float("nan")
                 worst = max(worst, abs(diff))
                 shown = f"{agent:9.2f}" if agent is not None else f"{'failed':>9}"
-                print(f"{rate:10g} {direction:>9} {shown} {reference:9.2f} {diff:+6.1f}%  {elapsed:7.1f}")
+                print(
+                    f"{rate:10g} {direction:>9} {shown} {reference:9.2f} {diff:+6.1f}%  {elapsed:7.1f}"
+                )
                 time.sleep(1)  # the iperf3 server takes one test at a time
         finally:
             link.down()

@@ -46,8 +46,10 @@ def main() -> int:
     finally:
         link.down()
     print(f"{'runs':>4} {'min s':>7} {'median s':>8} {'max s':>7} {'STAMP s':>8}  target")
-    print(f"{len(times):4d} {min(times):7.2f} {statistics.median(times):8.2f} {max(times):7.2f}"
-          f" {statistics.median(stamp):8.2f}  ≤ 3 s: {'met' if max(times) <= 3 else 'NOT met'}")
+    print(
+        f"{len(times):4d} {min(times):7.2f} {statistics.median(times):8.2f} {max(times):7.2f}"
+        f" {statistics.median(stamp):8.2f}  ≤ 3 s: {'met' if max(times) <= 3 else 'NOT met'}"
+    )
     return 0
 
 

@@ -37,7 +37,7 @@ def config(tmp_path: Path, link: Link, mode: str = "http", duration: int = 3) ->
     path = tmp_path / "agent.toml"
     path.write_text(
         f'[mcu]\nhost = "{link.centre_address}"\ntcp_ports = [{HTTP_PORT}]\n'
-        f'[probe]\nhttp_port = {HTTP_PORT}\nstamp_port = {STAMP_PORT}\nduration_s = {duration}\n'
+        f"[probe]\nhttp_port = {HTTP_PORT}\nstamp_port = {STAMP_PORT}\nduration_s = {duration}\n"
         f'streams = 4\nmode = "{mode}"\n'
         "[policy]\nmin_upload_mbps = 20\nmin_download_mbps = 20\n"
     )
@@ -94,12 +94,31 @@ def test_iperf3_server_absent(link: Link, tmp_path: Path) -> None:
 def test_progress_line_only_on_a_terminal(link: Link, tmp_path: Path) -> None:
     link.shape(50)
     path = config(tmp_path, link, duration=1)
-    command = ["ip", "netns", "exec", link.room, "env", "-u", "NO_COLOR", "-u", "BRIDGE_AGENT_CONFIG",
-               sys.executable, "-m", "agent", "netcheck", "--config", str(path)]
+    command = [
+        "ip",
+        "netns",
+        "exec",
+        link.room,
+        "env",
+        "-u",
+        "NO_COLOR",
+        "-u",
+        "BRIDGE_AGENT_CONFIG",
+        sys.executable,
+        "-m",
+        "agent",
+        "netcheck",
+        "--config",
+        str(path),
+    ]
     for as_json in (False, True):
         leader, follower = pty.openpty()
-        proc = subprocess.Popen(command + (["--json"] if as_json else []), stdout=follower,
-                                stderr=subprocess.DEVNULL, cwd=REPO)
+        proc = subprocess.Popen(
+            command + (["--json"] if as_json else []),
+            stdout=follower,
+            stderr=subprocess.DEVNULL,
+            cwd=REPO,
+        )
         os.close(follower)
         output = b""
         while True:
@@ -123,6 +142,8 @@ def test_progress_line_only_on_a_terminal(link: Link, tmp_path: Path) -> None:
 
 
 def test_no_bandwidth_leaves_the_link_alone(link: Link, tmp_path: Path) -> None:
-    proc = link.agent("netcheck", "--json", "--no-bandwidth", "--config", str(config(tmp_path, link)))
+    proc = link.agent(
+        "netcheck", "--json", "--no-bandwidth", "--config", str(config(tmp_path, link))
+    )
     names = [c["name"] for c in json.loads(proc.stdout)["checks"]]
     assert "probe.upload" not in names and "probe.download" not in names and "probe.rtt" in names

@@ -34,8 +34,19 @@ def responder(responder_log: Path) -> Iterator[tuple[str, int]]:
     http_port, stamp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     log = responder_log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector.probe", "--listen", f"[::1]:{http_port}", "--stamp-port", str(stamp_port)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, text=True,
+        [
+            sys.executable,
+            "-m",
+            "collector.probe",
+            "--listen",
+            f"[::1]:{http_port}",
+            "--stamp-port",
+            str(stamp_port),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
     )
     base = f"http://[::1]:{http_port}"
     deadline = time.monotonic() + 20
@@ -65,7 +76,9 @@ def test_download_streams_exactly_the_bytes_asked(responder: tuple[str, int]) ->
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "", str(2**40)])
-def test_download_rejects_bad_sizes_as_client_errors(responder: tuple[str, int], value: str) -> None:
+def test_download_rejects_bad_sizes_as_client_errors(
+    responder: tuple[str, int], value: str
+) -> None:
     base, _ = responder
     response = httpx.get(base + "/api/v1/probe/download", params={"bytes": value})
     assert response.status_code == 422
@@ -94,7 +107,12 @@ def test_stamp_reflects_sequence_size_and_hop_limit(responder: tuple[str, int]) 
         sock.send(build_sender_packet(1234, sent_at))
         reply = parse_reflector_packet(sock.recv(2048))
         assert reply is not None
-        assert (reply.seq, reply.sender_seq, reply.sender_timestamp, reply.sender_ttl) == (1234, 1234, sent_at, 7)
+        assert (reply.seq, reply.sender_seq, reply.sender_timestamp, reply.sender_ttl) == (
+            1234,
+            1234,
+            sent_at,
+            7,
+        )
         assert reply.receive_timestamp <= reply.timestamp
         # Symmetrical size (RFC 8762 §4.2.1): a padded test packet comes back as long.
         sock.send(build_sender_packet(5, sent_at) + bytes(56))
@@ -107,14 +125,21 @@ def test_stamp_reflects_sequence_size_and_hop_limit(responder: tuple[str, int]) 
 
 
 def test_bad_listen_address_is_a_usage_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "collector.probe", "--listen", "::1:80"], cwd=REPO,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.probe", "--listen", "::1:80"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert "expected HOST:PORT, with IPv6 in brackets" in proc.stderr
 
 
 @pytest.mark.parametrize("direction", ["upload", "download"])
-def test_timed_transfers_end_cleanly(responder: tuple[str, int], responder_log: Path, direction: str) -> None:
+def test_timed_transfers_end_cleanly(
+    responder: tuple[str, int], responder_log: Path, direction: str
+) -> None:
     base, _ = responder
     port = int(base.rsplit(":", 1)[1])
     result = http_bandwidth(direction, "::1", port, duration_s=1.0, streams=2)
@@ -150,4 +175,6 @@ def _answer_404(server: socket.socket, count: int) -> None:
         conn, _ = server.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.sendall(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )

@@ -27,8 +27,13 @@ from tests.conftest import REPO
 @contextmanager
 def relay(*args: str) -> Iterator[int]:
     """The relay process (tests/udp_relay.py) with its own reflector; yields the relay's port."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.udp_relay", *args], cwd=REPO,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.udp_relay", *args],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         yield int(proc.stdout.readline())
@@ -56,7 +61,9 @@ def test_exact_loss_and_injected_delay() -> None:
     assert stats.received == 95 and stats.lost == 5
     assert stats.loss_pct == pytest.approx(5.0)
     assert stats.duplicates == 0 and stats.reordered == 0
-    assert baseline.received == 50 and baseline.rtt_min_ms is not None and stats.rtt_min_ms is not None
+    assert (
+        baseline.received == 50 and baseline.rtt_min_ms is not None and stats.rtt_min_ms is not None
+    )
     added_min = stats.rtt_min_ms - baseline.rtt_min_ms
     added_median = statistics.median(stats.rtts_ms) - statistics.median(baseline.rtts_ms)
     assert abs(added_min - 10.0) <= 0.5, (baseline, stats)
@@ -91,11 +98,15 @@ def test_packets_marked_dscp_ef_and_hop_limit_reflected(reflector: StampReflecto
         sink.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
         sink.bind(("::1", 0))
         sink.settimeout(2)
-        done = threading.Thread(target=run_session, args=("::1", sink.getsockname()[1], 1, 0.01, 0.2))
+        done = threading.Thread(
+            target=run_session, args=("::1", sink.getsockname()[1], 1, 0.01, 0.2)
+        )
         done.start()
         data, cmsgs, _, _ = sink.recvmsg(2048, socket.CMSG_SPACE(4))
         done.join()
-    tclass = [int.from_bytes(v[:4], "little") for level, kind, v in cmsgs if kind == socket.IPV6_TCLASS]
+    tclass = [
+        int.from_bytes(v[:4], "little") for level, kind, v in cmsgs if kind == socket.IPV6_TCLASS
+    ]
     assert tclass == [46 << 2]
     assert len(data) == 44
 

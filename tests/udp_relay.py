@@ -58,7 +58,9 @@ def serve(delay_s: float, drop: set[int], duplicate: set[int], hold: dict[int, f
                 seq = struct.unpack_from("!I", data)[0]
                 if seq in drop:
                     continue
-                for extra in ([hold.get(seq, 0.0), 0.0] if seq in duplicate else [hold.get(seq, 0.0)]):
+                for extra in (
+                    [hold.get(seq, 0.0), 0.0] if seq in duplicate else [hold.get(seq, 0.0)]
+                ):
                     order += 1
                     heapq.heappush(queue, (arrived + delay_s + extra, order, data))
             elif client is not None:

@@ -15,7 +15,14 @@ def assess_tcp(outcomes: list[TcpOutcome]) -> CheckResult:
     details = {"ports": {str(o.port): {"ok": o.ok, "ms": o.ms, "error": o.error} for o in outcomes}}
     slowest = max(o.ms for o in outcomes)
     if failed:
-        return CheckResult(NAME, Status.FAIL, "; ".join(o.describe() for o in failed), observed=slowest, unit="ms", details=details)
+        return CheckResult(
+            NAME,
+            Status.FAIL,
+            "; ".join(o.describe() for o in failed),
+            observed=slowest,
+            unit="ms",
+            details=details,
+        )
     if len(outcomes) == 1:
         summary = outcomes[0].describe()
     else:

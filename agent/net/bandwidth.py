@@ -81,8 +81,10 @@ def tcp_delivered(sock: socket.socket, direction: str) -> int | None:
 
 def request_head(method: str, target: str, host: str, port: int, extra: str = "") -> bytes:
     host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return (f"{method} {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: bridge-agent\r\n"
-            f"Connection: close\r\n{extra}\r\n").encode()
+    return (
+        f"{method} {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: bridge-agent\r\n"
+        f"Connection: close\r\n{extra}\r\n"
+    ).encode()
 
 
 def parse_status(head: bytes) -> int | None:
@@ -94,7 +96,9 @@ def parse_status(head: bytes) -> int | None:
 
 
 class _Stream(threading.Thread):
-    def __init__(self, direction: str, address: str, port: int, stop: threading.Event, timeout: float) -> None:
+    def __init__(
+        self, direction: str, address: str, port: int, stop: threading.Event, timeout: float
+    ) -> None:
         super().__init__(name=f"bw-{direction}", daemon=True)
         self.direction, self.address, self.port = direction, address, port
         self.stop, self.timeout = stop, timeout

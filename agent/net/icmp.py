@@ -93,6 +93,8 @@ def ping(address: str, count: int = 3, interval: float = 0.05, timeout: float = 
 
 def _same(a: str, b: str) -> bool:
     try:
-        return socket.inet_pton(socket.AF_INET6, a.split("%")[0]) == socket.inet_pton(socket.AF_INET6, b)
+        return socket.inet_pton(socket.AF_INET6, a.split("%")[0]) == socket.inet_pton(
+            socket.AF_INET6, b
+        )
     except OSError:
         return False

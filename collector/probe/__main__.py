@@ -13,7 +13,9 @@ from collector.probe.server import run_probe_server
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m collector.probe", description=__doc__)
     parser.add_argument("--listen", default="[::]:8080", help="HTTP probe address, [IPV6]:PORT")
-    parser.add_argument("--stamp-port", type=int, default=862, help="UDP port of the STAMP reflector (0: none)")
+    parser.add_argument(
+        "--stamp-port", type=int, default=862, help="UDP port of the STAMP reflector (0: none)"
+    )
     args = parser.parse_args(argv)
     try:
         host, port = parse_listen(args.listen)

@@ -56,7 +56,9 @@ async def upload(request: Request) -> Response:
         async for piece in request.stream():
             received += len(piece)
             if received > MAX_BYTES:
-                return JSONResponse({"error": f"upload larger than {MAX_BYTES} bytes"}, status_code=413)
+                return JSONResponse(
+                    {"error": f"upload larger than {MAX_BYTES} bytes"}, status_code=413
+                )
     except ClientDisconnect:
         # The agent ends a timed upload by hanging up; that is the normal end, not an error.
         return Response(status_code=204)
