@@ -56,7 +56,8 @@ def test_http_goodput_follows_the_shaped_rate(link: Link, tmp_path: Path, mbit: 
     checks = bandwidth(link, config(tmp_path, link))
     for name, check in checks.items():
         assert check["unit"] == "Mbit/s"
-        assert 0.88 * mbit <= check["observed"] <= 1.02 * mbit, check
+        # About 0.94 of the rate on an idle machine; an agent starved of CPU reads slower.
+        assert 0.8 * mbit <= check["observed"] <= 1.02 * mbit, check
         # Policy asks for 20 Mbit/s: the 10 Mbit/s link fails with the figure in words.
         if mbit < 20:
             assert check["status"] == "fail"
