@@ -50,7 +50,7 @@ def bandwidth(link: Link, path: Path) -> dict[str, dict]:
     return {name: checks[name] for name in ("probe.upload", "probe.download")}
 
 
-@pytest.mark.parametrize("mbit", [10, 50])
+@pytest.mark.parametrize("mbit", [10, 50, 200])
 def test_http_goodput_follows_the_shaped_rate(link: Link, tmp_path: Path, mbit: int) -> None:
     link.shape(mbit)
     checks = bandwidth(link, config(tmp_path, link))
