@@ -271,3 +271,15 @@ def test_no_link_with_carrier(tmp_path: Path) -> None:
     )
     assert checks["net.ipv6_address"]["summary"] == "skipped: net.link failed"
     assert checks["probe.loss"]["summary"] == "skipped: net.link failed"
+
+
+def test_diagnose_runs_the_chain_between_devices_and_host(link: Link, tmp_path: Path) -> None:
+    proc = link.agent(
+        "diagnose", "--json", "--no-bandwidth", "--config", str(write_config(tmp_path, MCU))
+    )
+    names = [check["name"] for check in json.loads(proc.stdout)["checks"]]
+    chain = [name for name in names if name.split(".")[0] in ("net", "mcu", "probe")]
+    assert tuple(chain) == CHAIN
+    assert names.index("net.link") > names.index("config")
+    assert names.index("probe.loss") < names.index("host.disk")
+    assert "probe.upload" not in names
