@@ -97,11 +97,25 @@ class Link:
             if cidr:
                 ip("-n", ns, "addr", "add", cidr, "dev", ifname, "nodad")
             ip("-n", ns, "link", "set", ifname, "up")
+        self._wait_operstate_up()
         self.etc.mkdir(parents=True, exist_ok=True)
         # Names not in hosts fail fast: nothing listens on [::1]:53 inside the namespace.
         (self.etc / "resolv.conf").write_text("nameserver ::1\noptions timeout:1 attempts:1\n")
         self.hosts("")
         return self
+
+    def _wait_operstate_up(self, timeout: float = 5.0) -> None:
+        """Until the kernel's link watcher has set both ends UP (it runs up to a second late).
+
+        Before that the device has no working qdisc and drops packets: the first TCP
+        SYN on a fresh link would wait out its one-second retransmission timer.
+        """
+        deadline = time.monotonic() + timeout
+        for ns, ifname in ((self.room, ROOM_IF), (self.centre, CENTRE_IF)):
+            while "state UP" not in self.run(ns, "ip", "-o", "link", "show", ifname).stdout:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{ifname} in {ns} did not come up")
+                time.sleep(0.05)
 
     def hosts(self, lines: str) -> None:
         """The room's /etc/hosts (``ip netns exec`` bind-mounts it over /etc/hosts)."""

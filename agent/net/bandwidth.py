@@ -149,7 +149,7 @@ class _Stream(threading.Thread):
     def _download(self, sock: socket.socket) -> None:
         target = f"{DOWNLOAD_PATH}?bytes={DOWNLOAD_BYTES}"
         sock.sendall(request_head("GET", target, self.address, self.port))
-        self._base = tcp_delivered(sock, self.direction)
+        self._start_count(sock)
         buffer = bytearray(256 * 1024)
         head = b""
         while b"\r\n\r\n" not in head:
@@ -166,10 +166,15 @@ class _Stream(threading.Thread):
     def _upload(self, sock: socket.socket) -> None:
         extra = "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
         sock.sendall(request_head("POST", UPLOAD_PATH, self.address, self.port, extra))
-        self._base = tcp_delivered(sock, self.direction)
+        self._start_count(sock)
         while not self.stop.is_set():
             sock.sendall(UPLOAD_CHUNK)
             self._answered_early(sock)
+
+    def _start_count(self, sock: socket.socket) -> None:
+        self._base = tcp_delivered(sock, self.direction)
+        if self._base is None:  # Linux before 4.1: no byte counters, and no guessing
+            raise ProbeHTTPError("this kernel does not count TCP bytes (TCP_INFO too old)")
 
     def _answered_early(self, sock: socket.socket) -> None:
         """A responder without the probe endpoint answers (404, ...) before the body ends."""
