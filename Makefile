@@ -42,8 +42,10 @@ $(VENV)/.installed: pyproject.toml | deps-runtime
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
 	touch $@
 
+# The main job on one machine: a collector on [::1] with SQLite, the room enrolled,
+# and an agent heartbeating to it every 10 s (config/dev.toml). Ctrl-C stops both.
 run: venv
-	$(PY) -m agent --config config/dev.toml diagnose
+	@./config/dev-run $(VENV) $(RUN_DIR)
 
 test: venv deps-test
 	$(PY) -m pytest

@@ -56,6 +56,36 @@ class Check:
     bandwidth: bool = False
 
 
+def against_minimum(
+    name: str,
+    observed: float,
+    minimum: float,
+    unit: str,
+    summary: str,
+    shortfall: str,
+    *,
+    below: Status = Status.FAIL,
+    details: dict[str, Any] | None = None,
+) -> CheckResult:
+    """A measured value that must be at least ``minimum`` (a policy threshold).
+
+    ``summary`` describes the observation; when it falls short, ``shortfall`` is
+    put in front and the minimum is named, so the line says what is wrong and why.
+    """
+    ok = observed >= minimum
+    if not ok:
+        summary = f"{shortfall}: {summary}, need at least {minimum:g}{'' if unit == 'count' else ' ' + unit}"
+    return CheckResult(
+        name=name,
+        status=Status.OK if ok else below,
+        summary=summary,
+        observed=observed,
+        threshold=minimum,
+        unit=unit,
+        details=details or {},
+    )
+
+
 def skipped(name: str, reason: str) -> CheckResult:
     return CheckResult(name=name, status=Status.SKIP, summary=f"skipped: {reason}")
 

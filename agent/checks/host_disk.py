@@ -6,8 +6,8 @@ from pathlib import Path
 
 import psutil
 
-from agent.checks.base import CheckContext
-from agent.result import CheckResult, Status
+from agent.checks.base import CheckContext, against_minimum
+from agent.result import CheckResult
 
 NAME = "host.disk"
 
@@ -21,18 +21,13 @@ def nearest_existing(path: Path) -> Path:
 
 
 def assess_disk(free_pct: float, free_bytes: int, where: Path, min_free_pct: float) -> CheckResult:
-    free_gb = free_bytes / 1e9
-    ok = free_pct >= min_free_pct
-    summary = f"{free_pct:.1f}% free ({free_gb:.1f} GB) on the filesystem of {where}"
-    if not ok:
-        summary = f"disk almost full: {summary}, need at least {min_free_pct:g}%"
-    return CheckResult(
-        name=NAME,
-        status=Status.OK if ok else Status.FAIL,
-        summary=summary,
-        observed=round(free_pct, 1),
-        threshold=min_free_pct,
-        unit="%",
+    return against_minimum(
+        NAME,
+        round(free_pct, 1),
+        min_free_pct,
+        "%",
+        f"{free_pct:.1f}% free ({free_bytes / 1e9:.1f} GB) on the filesystem of {where}",
+        "disk almost full",
         details={"path": str(where), "free_bytes": free_bytes},
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psutil
 
-from agent.checks.base import CheckContext
+from agent.checks.base import CheckContext, against_minimum
 from agent.result import CheckResult, Status
 
 NAME = "host.memory"
@@ -12,17 +12,14 @@ NAME = "host.memory"
 
 def assess_memory(available: int, total: int, min_available_pct: float) -> CheckResult:
     pct = 100.0 * available / total if total else 0.0
-    ok = pct >= min_available_pct
-    summary = f"{pct:.1f}% of memory available ({available / 2**20:.0f} of {total / 2**20:.0f} MiB)"
-    if not ok:
-        summary = f"memory nearly exhausted: {summary}, need at least {min_available_pct:g}%"
-    return CheckResult(
-        name=NAME,
-        status=Status.OK if ok else Status.WARN,
-        summary=summary,
-        observed=round(pct, 1),
-        threshold=min_available_pct,
-        unit="%",
+    return against_minimum(
+        NAME,
+        round(pct, 1),
+        min_available_pct,
+        "%",
+        f"{pct:.1f}% of memory available ({available / 2**20:.0f} of {total / 2**20:.0f} MiB)",
+        "memory nearly exhausted",
+        below=Status.WARN,
         details={"available_bytes": available, "total_bytes": total},
     )
 
