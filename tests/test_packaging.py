@@ -1,0 +1,432 @@
+"""The Debian packages, built and installed the way a room's technician gets them.
+
+``make deb`` builds bridge-room-agent and bridge-room-collector; lintian must
+be silent; both units pass ``systemd-analyze verify`` with their ExecStart
+present and the agent's exposure score stays at 2.5 or below. Then a clean
+Debian 12 tree made by mmdebstrap from this machine's apt mirror gets the
+packages through ``apt-get install ./….deb`` (dependencies resolved by apt
+from Debian), the commands run inside it, and an upgrade to a rebuilt higher
+version followed by a purge must leave nothing behind.
+
+The base tree is cached as a tarball under /var/cache/bridge-room-test/,
+keyed by the mirror and the package lists, with the dependencies downloaded
+but not installed: apt still resolves and installs them in every run, only
+without fetching them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require_root
+
+BUILD = REPO / "build"
+CACHE = Path("/var/cache/bridge-room-test")
+SUITE = "bookworm"
+# Debian's own tools, whatever PATH the suite runs with (pyenv, venv).
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+TOOLS = ("dpkg-buildpackage", "lintian", "mmdebstrap", "systemd-analyze", "unshare")
+# Installed in the base tree: man-db lets `systemd-analyze verify` find the units' man pages.
+BASE_INCLUDE = ("man-db",)
+# Downloaded into the base tree's apt cache, not installed: what the packages pull in.
+BASE_DOWNLOAD = (
+    "python3", "python3-psutil", "python3-pyudev", "python3-httpx", "python3-watchdog",
+    "procps", "systemd", "iperf3",
+    "python3-starlette", "python3-uvicorn", "python3-jinja2", "python3-jsonschema",
+)
+AGENT_UNIT = "bridge-agent.service"
+UNITS = (AGENT_UNIT, "bridge-collector.service", "bridge-collector-probe.service")
+MAX_AGENT_EXPOSURE = 2.5
+UPGRADE_VERSION = "0.1.0+test1"
+
+pytestmark = pytest.mark.root
+
+
+def _system_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(PATH=SYSTEM_PATH, LC_ALL="C.UTF-8", DEBIAN_FRONTEND="noninteractive",
+               SYSTEMD_COLORS="0", SYSTEMD_URLIFY="0", **extra)
+    return env
+
+
+def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, env=_system_env(), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"{proc.args} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _preconditions() -> None:
+    require_root("building packages, chroots and the install test")
+    missing = [tool for tool in TOOLS if shutil.which(tool, path=SYSTEM_PATH) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (make test installs them through APT_TEST)")
+
+
+# -- building ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Build:
+    changes: Path
+    agent: Path
+    collector: Path
+
+
+def _collect(outdir: Path, version: str) -> Build:
+    arch = _ok(_run(["dpkg", "--print-architecture"])).strip()
+    build = Build(
+        changes=outdir / f"bridge-room_{version}_{arch}.changes",
+        agent=outdir / f"bridge-room-agent_{version}_all.deb",
+        collector=outdir / f"bridge-room-collector_{version}_all.deb",
+    )
+    for path in (build.changes, build.agent, build.collector):
+        assert path.is_file(), f"{path} was not built"
+    return build
+
+
+def _source_version() -> str:
+    first = (REPO / "packaging/debian/changelog").read_text().splitlines()[0]
+    match = re.match(r"bridge-room \(([^)]+)\)", first)
+    assert match, f"unexpected changelog head: {first}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def built() -> Build:
+    """`make deb`, exactly as documented: the .debs and .changes land in build/."""
+    for stale in BUILD.glob("bridge-room*_*.*"):
+        stale.unlink()
+    _ok(_run(["make", "deb"], cwd=REPO))
+    assert not (REPO / "debian").exists(), "make deb must not leave a debian/ at the top of the repository"
+    return _collect(BUILD, _source_version())
+
+
+@pytest.fixture(scope="module")
+def upgrade_build(built: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """The same tree rebuilt as a higher version, as the next release would be."""
+    outdir = tmp_path_factory.mktemp("upgrade")
+    tree = outdir / "bridge-room"
+    shutil.copytree(BUILD / "bridge-room", tree, symlinks=True,
+                    ignore=shutil.ignore_patterns(".pybuild", "debhelper-build-stamp"))
+    changelog = tree / "debian/changelog"
+    entry = (
+        f"bridge-room ({UPGRADE_VERSION}) {SUITE}; urgency=medium\n\n"
+        "  * Rebuild for the upgrade test.\n\n"
+        " -- Hanoi City Meeting Network Operations <bridge-room@hanoi.example.vn>  "
+        "Thu, 26 Nov 2026 00:00:00 +0000\n\n"
+    )
+    changelog.write_text(entry + changelog.read_text())
+    _ok(_run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree))
+    return _collect(outdir, UPGRADE_VERSION)
+
+
+def test_both_packages_build_with_private_module_dirs(built: Build) -> None:
+    agent_files = _ok(_run(["dpkg-deb", "-c", str(built.agent)]))
+    collector_files = _ok(_run(["dpkg-deb", "-c", str(built.collector)]))
+    assert "./usr/share/bridge-room-agent/agent/cli.py" in agent_files
+    assert "./usr/share/bridge-room-collector/collector/probe/stamp.py" in collector_files
+    assert "./usr/share/bridge-room-collector/collector/schema/heartbeat-v1.schema.json" in collector_files
+    for listing in (agent_files, collector_files):
+        assert "dist-packages" not in listing, "application modules must not land in the global dist-packages"
+    for path in ("./usr/bin/bridge-agent", "./lib/systemd/system/bridge-agent.service",
+                 "./usr/lib/sysusers.d/bridge-room-agent.conf", "./etc/bridge-agent/agent.toml",
+                 "./usr/share/man/man8/bridge-agent.8.gz", "./usr/share/man/man5/bridge-agent.toml.5.gz"):
+        assert path in agent_files
+    assert "./etc/bridge-agent/token" not in agent_files, "the token is never shipped"
+    for path in ("./usr/bin/bridge-collector", "./lib/systemd/system/bridge-collector.service",
+                 "./lib/systemd/system/bridge-collector-probe.service",
+                 "./usr/share/man/man8/bridge-collector.8.gz"):
+        assert path in collector_files
+    depends = _ok(_run(["dpkg-deb", "-f", str(built.agent), "Depends", "Recommends"]))
+    for dep in ("python3-psutil", "python3-pyudev", "python3-httpx", "python3-watchdog", "iperf3"):
+        assert dep in depends
+
+
+def test_lintian_has_no_errors_or_warnings(built: Build) -> None:
+    proc = _run(["lintian", "--fail-on", "error,warning", "--display-level", ">=warning",
+                 str(built.changes)], timeout=900)
+    tags = [line for line in proc.stdout.splitlines() if re.match(r"^[EW]: ", line)]
+    assert proc.returncode == 0 and not tags, "\n".join(tags) or proc.stderr
+
+
+def _exposure(unit_file: Path) -> float:
+    proc = _run(["systemd-analyze", "security", "--offline=true", str(unit_file)])
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
+    assert match, proc.stdout + proc.stderr
+    return float(match.group(1))
+
+
+def test_agent_unit_exposure_at_most_2_5(built: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    debian = BUILD / "bridge-room/debian"
+    scores = {
+        "bridge-agent.service": _exposure(debian / "bridge-room-agent.bridge-agent.service"),
+        "bridge-collector.service": _exposure(debian / "bridge-room-collector.bridge-collector.service"),
+        "bridge-collector-probe.service": _exposure(debian / "bridge-room-collector.bridge-collector-probe.service"),
+    }
+    with capsys.disabled():
+        for unit, score in scores.items():
+            print(f"\nsystemd-analyze security --offline=true {unit}: exposure {score}")
+    assert scores[AGENT_UNIT] <= MAX_AGENT_EXPOSURE
+    assert all(score <= MAX_AGENT_EXPOSURE for score in scores.values()), scores
+
+
+def test_agent_unit_keeps_its_promises(built: Build) -> None:
+    unit = (REPO / "packaging/debian/bridge-room-agent.bridge-agent.service").read_text()
+    settings: dict[str, list[str]] = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    assert settings["Type"] == ["notify"]
+    assert settings["User"] == ["bridge-agent"]
+    assert settings["AmbientCapabilities"] == ["CAP_NET_RAW"]
+    assert settings["CapabilityBoundingSet"] == ["CAP_NET_RAW"]
+    assert settings["RestartPreventExitStatus"] == ["78"]
+    assert settings["DevicePolicy"] == ["closed"]
+    assert sorted(settings["DeviceAllow"]) == ["char-alsa rw", "char-video4linux rw"]
+    assert settings["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6 AF_NETLINK"]
+    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "MemoryDenyWriteExecute",
+                "LockPersonality", "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID"):
+        assert settings[key] == ["yes"], key
+    assert settings["ProtectSystem"] == ["strict"]
+    assert "WatchdogSec" in settings and "MemoryMax" in settings
+
+
+# -- the clean Debian 12 tree -------------------------------------------------------------------
+
+def _mirror_sources() -> str:
+    """This machine's Debian 12 apt sources as deb822 stanzas (third-party repositories left out)."""
+    stanzas: list[str] = []
+    apt = Path("/etc/apt")
+    for path in sorted([apt / "sources.list", *(apt / "sources.list.d").glob("*.list")]):
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            match = re.match(r"^\s*deb\s+(?:\[(?P<opts>[^]]*)\]\s+)?(?P<uri>\S+)\s+(?P<suite>\S+)\s+(?P<comps>.+)$", line)
+            if match and match["suite"].startswith(SUITE):
+                signed = re.search(r"signed-by=(\S+)", match["opts"] or "")
+                stanzas.append(_stanza(match["uri"], [match["suite"]], signed.group(1) if signed else None))
+    for path in sorted((apt / "sources.list.d").glob("*.sources")):
+        for block in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", block, flags=re.MULTILINE))
+            if "deb" not in fields.get("Types", "").split() or fields.get("Enabled", "yes") == "no":
+                continue
+            suites = [s for s in fields.get("Suites", "").split() if s.startswith(SUITE)]
+            for uri in fields.get("URIs", "").split():
+                if suites:
+                    stanzas.append(_stanza(uri, suites, fields.get("Signed-By")))
+    # Only Debian's archive: a third-party repository must not satisfy a dependency.
+    stanzas = [s for s in stanzas if "debian" in s.split("\n")[1]]
+    if not stanzas:
+        pytest.skip(f"needs a Debian {SUITE} mirror in /etc/apt/sources.list*")
+    return "\n".join(stanzas)
+
+
+def _stanza(uri: str, suites: list[str], signed_by: str | None) -> str:
+    keyring = signed_by or "/usr/share/keyrings/debian-archive-keyring.gpg"
+    return (f"Types: deb\nURIs: {uri}\nSuites: {' '.join(suites)}\nComponents: main\n"
+            f"Signed-By: {keyring}\n")
+
+
+def _base_tarball() -> Path:
+    sources = _mirror_sources()
+    key = hashlib.sha256("\n".join([SUITE, sources, *BASE_INCLUDE, "--", *BASE_DOWNLOAD]).encode()).hexdigest()[:16]
+    tarball = CACHE / f"base-{SUITE}-{key}.tar"
+    if tarball.is_file():
+        return tarball
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob(f"base-{SUITE}-*.tar"):
+        old.unlink()  # another package list or mirror: a stale cache only costs disk
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        sources_file = Path(tmp) / "debian.sources"
+        sources_file.write_text(sources)
+        partial = Path(tmp) / "base.tar"
+        download = " ".join(BASE_DOWNLOAD)
+        _ok(_run([
+            "mmdebstrap", "--variant=apt", f"--include={','.join(BASE_INCLUDE)}",
+            # Keep apt's lists and downloaded .debs: the test installs offline from them.
+            "--skip=cleanup/apt/lists", "--skip=cleanup/apt/cache",
+            f"--customize-hook=chroot \"$1\" apt-get install --download-only -y -q {download}",
+            SUITE, str(partial), str(sources_file),
+        ], timeout=900))
+        partial.rename(tarball)
+    return tarball
+
+
+class Chroot:
+    """An extracted base tree; each command runs in its own mount and pid namespace, so the
+    /proc, /sys and /dev mounts vanish with the command and nothing leaks onto the host."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def run(self, *cmd: str, user: str | None = None, group: str | None = None, check: bool = True,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        if user is not None:
+            cmd = ("setpriv", f"--reuid={user}", f"--regid={group or user}", "--init-groups", "--", *cmd)
+        script = ('r=$1; shift; mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" '
+                  '&& exec chroot "$r" "$@"')
+        proc = _run(["unshare", "--mount", "--pid", "--fork", f"--mount-proc={self.root}/proc",
+                     "--", "sh", "-c", script, "sh", str(self.root), *cmd], timeout=timeout)
+        if check:
+            _ok(proc)
+        return proc
+
+    def path(self, inside: str) -> Path:
+        return self.root / inside.lstrip("/")
+
+    def apt_install(self, *debs: Path) -> None:
+        for deb in debs:
+            shutil.copy(deb, self.path("/tmp"))
+        self.run("apt-get", "install", "-y", "-q", *(f"/tmp/{deb.name}" for deb in debs))
+
+
+@pytest.fixture(scope="module")
+def chroot(built: Build, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chroot]:
+    root = tmp_path_factory.mktemp("debian12") / "root"
+    root.mkdir()
+    _ok(_run(["tar", "-x", "-f", str(_base_tarball()), "-C", str(root)]))
+    tree = Chroot(root)
+    tree.apt_install(built.agent, built.collector)
+    yield tree
+    shutil.rmtree(root.parent, ignore_errors=True)
+
+
+ENROLLED = """\
+[room]
+id = "hn-test-1"
+name = "Phòng họp thử"
+
+[central]
+url = "https://collector.example.vn/api/v1/heartbeat"
+
+[mcu]
+host = "2001:db8::10"
+"""
+
+
+def _stat(tree: Chroot, path: str) -> str:
+    """Mode and owner as the tree itself names them (its own passwd and group)."""
+    return tree.run("stat", "-c", "%a %U:%G", path).stdout.strip()
+
+
+def test_installed_commands_run(chroot: Chroot) -> None:
+    assert chroot.run("bridge-agent", "--version").stdout.strip() == "bridge-agent 0.1.0"
+    # The shipped sample is not enrolled: the service-readiness check says what is missing.
+    unconfigured = chroot.run("bridge-agent", "config", "check", check=False)
+    assert unconfigured.returncode == 78, unconfigured
+    assert "room.id" in unconfigured.stderr and "central.url" in unconfigured.stderr
+    devices = chroot.run("bridge-agent", "devices", "--json", check=False)
+    assert devices.returncode in (0, 1, 2), devices
+    document = json.loads(devices.stdout)
+    assert isinstance(document, dict)
+
+
+def test_collector_command_runs(chroot: Chroot) -> None:
+    assert chroot.run("bridge-collector", "--help", check=False).returncode == 0
+
+
+def test_system_user_and_groups(chroot: Chroot) -> None:
+    passwd = chroot.run("getent", "passwd", "bridge-agent").stdout.strip().split(":")
+    assert int(passwd[2]) < 1000, "a system user"
+    assert passwd[6] == "/usr/sbin/nologin"
+    groups = chroot.run("id", "-nG", "bridge-agent").stdout.split()
+    assert {"bridge-agent", "video", "audio"} <= set(groups)
+    assert chroot.run("getent", "passwd", "bridge-collector").stdout
+
+
+def test_file_modes_and_conffile(chroot: Chroot) -> None:
+    assert _stat(chroot, "/etc/bridge-agent/token") == "640 root:bridge-agent"
+    assert chroot.path("/etc/bridge-agent/token").read_text() == "", "created empty, never shipped"
+    assert _stat(chroot, "/etc/bridge-agent/agent.toml") == "644 root:root"
+    assert _stat(chroot, "/etc/bridge-collector") == "750 root:bridge-collector"
+    assert _stat(chroot, "/usr/bin/bridge-agent") == "755 root:root"
+    conffiles = chroot.run("dpkg-query", "-W", "-f=${Conffiles}", "bridge-room-agent").stdout
+    assert "/etc/bridge-agent/agent.toml" in conffiles
+    assert "/etc/bridge-agent/token" not in conffiles
+    assert chroot.path("/etc/bridge-agent/agent.toml").read_text() == (REPO / "config/agent.toml").read_text()
+    assert not list(chroot.path("/usr/lib/python3/dist-packages").glob("agent*"))
+    # Enabled for boot (no systemd runs in the tree, so nothing is started).
+    wants = chroot.path("/etc/systemd/system/multi-user.target.wants")
+    assert (wants / "bridge-agent.service").is_symlink()
+    assert (wants / "bridge-collector.service").is_symlink()
+    assert not (wants / "bridge-collector-probe.service").exists(), "the responder alone is opt-in"
+
+
+def test_enrolled_config_checks_ok_for_the_service_user(chroot: Chroot) -> None:
+    chroot.path("/etc/bridge-agent/agent.toml").write_text(ENROLLED)
+    chroot.path("/etc/bridge-agent/token").write_text("s3cr3t-room-token\n")
+    ok = chroot.run("bridge-agent", "config", "check", check=False)
+    assert ok.returncode == 0, ok
+    assert "s3cr3t" not in ok.stdout + ok.stderr
+    # The service's user reads the token through its group; anybody else cannot.
+    assert chroot.run("bridge-agent", "config", "check", user="bridge-agent", check=False).returncode == 0
+    other = chroot.run("bridge-agent", "config", "check", user="nobody", group="nogroup", check=False)
+    assert other.returncode == 78 and "permission denied" in other.stderr, other
+
+
+def test_units_verify_with_their_commands_present(chroot: Chroot) -> None:
+    proc = chroot.run("systemd-analyze", "verify", *UNITS, check=False)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+    exposure = chroot.run("systemd-analyze", "security", "--offline=true", AGENT_UNIT, check=False)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", exposure.stdout)
+    assert match and float(match.group(1)) <= MAX_AGENT_EXPOSURE, exposure.stdout[-500:]
+
+
+def test_upgrade_keeps_config_and_token_then_purge_leaves_nothing(chroot: Chroot, upgrade_build: Build) -> None:
+    chroot.path("/etc/bridge-agent/agent.toml").write_text(ENROLLED)
+    chroot.path("/etc/bridge-agent/token").write_text("s3cr3t-room-token\n")
+    # What the running service and the technician leave behind.
+    state = chroot.path("/var/lib/bridge-agent")
+    state.mkdir(exist_ok=True)
+    (state / "seq").write_text("41\n")
+    (state / "spool").mkdir(exist_ok=True)
+    (state / "spool" / "00000041.json").write_text("{}")
+    chroot.run("chown", "-R", "bridge-agent:bridge-agent", "/var/lib/bridge-agent")
+    chroot.path("/etc/bridge-agent/ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    collector_state = chroot.path("/var/lib/bridge-collector")
+    collector_state.mkdir(exist_ok=True)
+    (collector_state / "collector.db").write_bytes(b"SQLite format 3\x00")
+
+    chroot.apt_install(upgrade_build.agent, upgrade_build.collector)
+    versions = chroot.run("dpkg-query", "-W", "-f=${Version}\n", "bridge-room-agent", "bridge-room-collector")
+    assert versions.stdout.split() == [UPGRADE_VERSION, UPGRADE_VERSION]
+    assert chroot.path("/etc/bridge-agent/agent.toml").read_text() == ENROLLED, "an edited conffile is kept"
+    assert chroot.path("/etc/bridge-agent/token").read_text() == "s3cr3t-room-token\n"
+    assert _stat(chroot, "/etc/bridge-agent/token") == "640 root:bridge-agent"
+    assert (state / "seq").read_text() == "41\n", "the service's state survives an upgrade"
+    assert chroot.run("bridge-agent", "config", "check", check=False).returncode == 0
+
+    chroot.run("apt-get", "purge", "-y", "-q", "bridge-room-agent", "bridge-room-collector")
+    listed = chroot.run("dpkg-query", "-W", "-f=${db:Status-Abbrev}\n", "bridge-room-agent",
+                        "bridge-room-collector", check=False)
+    assert "ii" not in listed.stdout and "rc" not in listed.stdout, listed.stdout
+    leftovers = [p for p in ("/etc/bridge-agent", "/var/lib/bridge-agent", "/run/bridge-agent",
+                             "/etc/bridge-collector", "/var/lib/bridge-collector", "/etc/default/bridge-collector",
+                             "/usr/share/bridge-room-agent", "/usr/share/bridge-room-collector",
+                             "/usr/bin/bridge-agent", "/usr/bin/bridge-collector",
+                             "/lib/systemd/system/bridge-agent.service",
+                             "/usr/lib/sysusers.d/bridge-room-agent.conf",
+                             "/etc/systemd/system/multi-user.target.wants/bridge-agent.service",
+                             "/etc/systemd/system/multi-user.target.wants/bridge-collector.service",
+                             "/var/lib/systemd/deb-systemd-helper-enabled/bridge-agent.service.dsh-also")
+                 if os.path.lexists(chroot.path(p))]
+    assert not leftovers, f"left behind after purge: {leftovers}"
+    # Debian practice: the system user stays, so its uid is never handed to someone else.
+    assert chroot.run("getent", "passwd", "bridge-agent", check=False).returncode == 0
