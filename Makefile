@@ -19,7 +19,7 @@ APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-te
 	procps psmisc util-linux \
 	debhelper dh-python pybuild-plugin-pyproject python3-all python3-build \
 	python3-installer lintian mmdebstrap systemd fakeroot dpkg-dev build-essential \
-	debian-archive-keyring
+	debian-archive-keyring python3-seccomp
 
 .PHONY: run test venv deps-runtime deps-test clean bench deb
 

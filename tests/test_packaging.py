@@ -208,6 +208,81 @@ def test_agent_unit_keeps_its_promises(built: Build) -> None:
     assert "WatchdogSec" in settings and "MemoryMax" in settings
 
 
+# -- the agent under its unit's seccomp sandbox ------------------------------------------------
+
+SANDBOXED_CONFIG = """\
+[room]
+id = "hn-sandbox-1"
+
+[central]
+url = "http://[::1]:9/api/v1/heartbeat"
+token_file = "token"
+
+[mcu]
+host = "::1"
+tcp_ports = [9]
+
+[agent]
+state_dir = "state"
+runtime_dir = "run"
+"""
+
+
+@pytest.fixture(scope="module")
+def packaged_agent(built: Build) -> Iterator[Path]:
+    """The built package unpacked, readable by an unprivileged user, with an enrolled config."""
+    root = Path(tempfile.mkdtemp(prefix="bridge-room-sandbox-"))
+    root.chmod(0o755)
+    _ok(_run(["dpkg-deb", "-x", str(built.agent), str(root)]))
+    (root / "agent.toml").write_text(SANDBOXED_CONFIG)
+    (root / "token").write_text("s3cr3t-room-token\n")
+    for sub in ("state", "run"):
+        (root / sub).mkdir()
+        shutil.chown(root / sub, "nobody", "nogroup")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _sandboxed(unit: Path, *cmd: str) -> subprocess.CompletedProcess[str]:
+    """COMMAND as an unprivileged user holding only CAP_NET_RAW (like User= and
+    AmbientCapabilities=), under the unit's system call, W^X and socket filters."""
+    if _run(["python3", "-c", "import seccomp"]).returncode != 0:
+        pytest.skip("needs python3-seccomp (make test installs it through APT_TEST)")
+    return _run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                 "--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw", "--bounding-set=-all,+net_raw",
+                 "--", "python3", str(REPO / "packaging/unit-seccomp"), str(unit), "--", *cmd], timeout=120)
+
+
+def _packaged_diagnose(unit: Path, root: Path) -> list[dict]:
+    launcher = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                "from agent.cli import main; sys.exit(main())")
+    proc = _sandboxed(unit, "python3", "-I", "-B", "-c", launcher, str(root / "usr/share/bridge-room-agent"),
+                      "--config", str(root / "agent.toml"), "diagnose", "--json", "--no-bandwidth")
+    assert proc.returncode in (0, 1, 2), proc.stderr
+    return json.loads(proc.stdout)["checks"]
+
+
+def test_agent_runs_under_its_units_seccomp_sandbox(built: Build, packaged_agent: Path) -> None:
+    unit = REPO / "packaging/debian/bridge-room-agent.bridge-agent.service"
+    checks = _packaged_diagnose(unit, packaged_agent)
+    crashed = [c for c in checks if "crashed" in c["summary"] or "not permitted" in c["summary"]]
+    assert not crashed, crashed
+    assert {"host.disk", "host.memory", "host.clock"} <= {c["name"] for c in checks}
+
+
+def test_the_sandbox_emulation_bites(built: Build, packaged_agent: Path) -> None:
+    """Without the unit's adjtimex exception host.clock cannot read the clock, and W^X holds."""
+    unit = REPO / "packaging/debian/bridge-room-agent.bridge-agent.service"
+    without = packaged_agent / "without-adjtimex.service"  # readable by the sandbox's user
+    without.write_text("".join(line for line in unit.read_text().splitlines(keepends=True)
+                               if not line.startswith("SystemCallFilter=adjtimex")))
+    clock = next(c for c in _packaged_diagnose(without, packaged_agent) if c["name"] == "host.clock")
+    assert "crashed" in clock["summary"], clock
+    wx = _sandboxed(unit, "python3", "-c",
+                    "import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)")
+    assert wx.returncode != 0 and "PermissionError" in wx.stderr, wx.stderr
+
+
 # -- the clean Debian 12 tree -------------------------------------------------------------------
 
 def _mirror_sources() -> str:
