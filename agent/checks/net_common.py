@@ -1,0 +1,50 @@
+"""What the network checks share: the gate, the MCU and responder addresses, progress.
+
+Name lookups happen once per run (memoised in the context) so every stage
+talks about the same address.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from agent.checks.base import CheckContext, skipped
+from agent.net.resolve import Resolution, resolve
+
+# Stages 1-4: a failure here skips every later network check.
+GATE = ("net.link", "net.ipv6_address", "net.ipv6_route", "net.dns_aaaa")
+NO_MCU = "mcu.host not configured"
+# The command that runs the chain may register a progress callback under this key.
+PROGRESS_KEY = "net.progress"
+
+Progress = Callable[[str, str], None]  # (check name, what is happening)
+
+
+skip = skipped
+
+
+def mcu_resolution(ctx: CheckContext) -> Resolution | None:
+    """The MCU's lookup, shared by every stage; None when ``mcu.host`` is not set."""
+    host = ctx.config.mcu.host
+    if not host:
+        return None
+    return ctx.memo(f"net.resolve:{host}", lambda: resolve(host))
+
+
+def host_address(ctx: CheckContext, host: str) -> str | None:
+    """The first IPv6 address of ``host`` (a literal or a name), looked up once per run."""
+    resolution = ctx.memo(f"net.resolve:{host}", lambda: resolve(host))
+    return resolution.aaaa[0] if resolution.aaaa else None
+
+
+def progress(ctx: CheckContext) -> Progress:
+    """The registered progress callback, or one that does nothing."""
+    return ctx.memo(PROGRESS_KEY, lambda: _quiet)
+
+
+def _quiet(name: str, text: str) -> None:
+    return None
+
+
+def bracket(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

@@ -1,0 +1,36 @@
+"""net.dns_aaaa: ``mcu.host`` resolves to an IPv6 address (AAAA), timed."""
+
+from __future__ import annotations
+
+from agent.checks.base import CheckContext
+from agent.checks.net_common import NO_MCU, mcu_resolution, skip
+from agent.net.resolve import Resolution
+from agent.result import CheckResult, Status
+
+NAME = "net.dns_aaaa"
+
+
+def assess_resolution(resolution: Resolution, require_ipv6: bool) -> CheckResult:
+    host = resolution.host
+    details = {"host": host, "aaaa": resolution.aaaa, "a": resolution.a}
+    if resolution.literal:
+        return skip(NAME, f"mcu.host {host} is an IPv6 address, no lookup needed")
+    if resolution.aaaa:
+        return CheckResult(
+            NAME, Status.OK, f"{host} → {', '.join(resolution.aaaa)} in {resolution.ms:.0f} ms",
+            observed=resolution.ms, unit="ms", details=details,
+        )
+    if resolution.a:
+        summary = f"{host} has only A records ({', '.join(resolution.a)}): the MCU is not reachable over IPv6"
+        status = Status.FAIL if require_ipv6 else Status.WARN
+    else:
+        summary = f"{host} does not resolve: {resolution.error or 'no address'}"
+        status = Status.FAIL
+    return CheckResult(NAME, status, summary, observed=resolution.ms, unit="ms", details=details)
+
+
+def check_dns_aaaa(ctx: CheckContext) -> CheckResult:
+    resolution = mcu_resolution(ctx)
+    if resolution is None:
+        return skip(NAME, NO_MCU)
+    return assess_resolution(resolution, ctx.config.policy.require_ipv6)

@@ -1,0 +1,32 @@
+"""net.ipv6_route: the kernel has a route to the MCU; which source address and interface it picks."""
+
+from __future__ import annotations
+
+from agent.checks.base import CheckContext
+from agent.checks.net_common import NO_MCU, mcu_resolution, skip
+from agent.errors import NetworkError
+from agent.net.addresses import read_addresses
+from agent.net.route import route_source
+from agent.result import CheckResult, Status
+
+NAME = "net.ipv6_route"
+
+
+def check_ipv6_route(ctx: CheckContext) -> CheckResult:
+    resolution = mcu_resolution(ctx)
+    if resolution is None:
+        return skip(NAME, NO_MCU)
+    if not resolution.aaaa:
+        return skip(NAME, f"{resolution.host} has no IPv6 address to route to (see net.dns_aaaa)")
+    destination = resolution.aaaa[0]
+    try:
+        route = route_source(destination, read_addresses(ctx.paths.proc))
+    except NetworkError as err:
+        return CheckResult(NAME, Status.FAIL, str(err), details={"destination": destination})
+    via = f" via {route.interface}" if route.interface else ""
+    return CheckResult(
+        NAME,
+        Status.OK,
+        f"to {destination}{via} from {route.source}",
+        details={"destination": destination, "source_address": route.source, "interface": route.interface},
+    )

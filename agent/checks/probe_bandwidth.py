@@ -1,0 +1,58 @@
+"""probe.upload, probe.download: goodput to the responder (HTTP streams or the iperf3 client).
+
+Heavy on the link by design: registered with ``bandwidth=True`` so the service
+runs them rarely and never during a meeting.
+"""
+
+from __future__ import annotations
+
+from agent.checks.base import CheckContext
+from agent.checks.net_common import NO_MCU, bracket, host_address, progress, skip
+from agent.net.bandwidth import http_bandwidth
+from agent.net.iperf3 import IPERF3_PORT, iperf3_bandwidth
+from agent.result import CheckResult, Status
+
+
+def assess_bandwidth(name: str, mbps: float | None, error: str | None, minimum: float, where: str, details: dict) -> CheckResult:
+    direction = name.split(".")[1]
+    if mbps is None:
+        return CheckResult(name, Status.FAIL, f"{direction} to {where}: {error}", threshold=minimum, unit="Mbit/s", details=details)
+    summary = f"{direction} {mbps:.1f} Mbit/s to {where}"
+    status = Status.OK if mbps >= minimum else Status.FAIL
+    if status is Status.FAIL:
+        summary = f"{direction} too slow: {summary}, need at least {minimum:g} Mbit/s"
+    return CheckResult(name, status, summary, observed=mbps, threshold=minimum, unit="Mbit/s", details=details)
+
+
+def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> CheckResult:
+    probe = ctx.config.probe
+    host = ctx.config.probe_host
+    if not host:
+        return skip(name, NO_MCU)
+    address = host_address(ctx, host)
+    if address is None:
+        return CheckResult(name, Status.FAIL, f"{direction}: responder {host} has no IPv6 address")
+    report = progress(ctx)
+    details: dict = {"mode": probe.mode, "streams": probe.streams, "duration_s": probe.duration_s}
+    if probe.mode == "iperf3":
+        where = f"iperf3 at {bracket(address)}:{IPERF3_PORT}"
+        report(name, f"{direction}: {where}, {probe.duration_s:g} s")
+        result = iperf3_bandwidth(address, direction, probe.duration_s, probe.streams)
+        return assess_bandwidth(name, result.mbps, result.error, minimum, where, details)
+    where = f"http://{bracket(address)}:{probe.http_port}"
+
+    def tick(fraction: float, mbps: float | None) -> None:
+        figure = f", {mbps:.1f} Mbit/s" if mbps is not None else ""
+        report(name, f"{direction} {fraction * 100:3.0f}%{figure}")
+
+    measured = http_bandwidth(direction, where, probe.duration_s, probe.streams, progress=tick)
+    details.update(bytes=measured.bytes_measured, seconds=measured.seconds)
+    return assess_bandwidth(name, measured.mbps, "; ".join(measured.errors), minimum, where, details)
+
+
+def check_upload(ctx: CheckContext) -> CheckResult:
+    return _measure(ctx, "probe.upload", "upload", ctx.config.policy.min_upload_mbps)
+
+
+def check_download(ctx: CheckContext) -> CheckResult:
+    return _measure(ctx, "probe.download", "download", ctx.config.policy.min_download_mbps)

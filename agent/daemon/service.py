@@ -1,0 +1,416 @@
+"""The service's main loop: schedule checks, build heartbeats, spool, report to systemd.
+
+Threads: the main thread only handles signals and shutdown; the *worker*
+runs checks and writes heartbeats; the *sender* drains the spool; the device
+and configuration watchers only set flags and wake the worker. Heartbeats are
+written under ``write_lock``, which shutdown takes before exiting, so SIGTERM
+never interrupts a spool write. Nothing received from the network is ever
+executed: the collector's answers are only classified (see ``delivery``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from agent import __version__
+from agent.checks import select
+from agent.checks.base import Check, CheckContext, run_checks, skipped
+from agent.config import AgentConfig, enrolment_problems
+from agent.daemon import heartbeat, logfmt
+from agent.daemon.delivery import Delivery
+from agent.daemon.reload import ConfigWatcher, decide, describe
+from agent.daemon.schedule import BandwidthTimer, plan_cycle
+from agent.daemon.sdnotify import Notifier
+from agent.daemon.sender import Sender
+from agent.daemon.seqstore import SeqStore
+from agent.daemon.spool import Spool
+from agent.daemon.state import iso, status_line, write_state
+try:  # TEMPORARY until the device and network packages are merged
+    from agent.devices import DeviceWatcher, scan
+except ImportError:
+    DeviceWatcher = scan = None  # type: ignore
+from agent.net.figures import network_figures
+from agent.paths import Paths
+from agent.result import CheckResult, Status, overall_status
+
+log = logging.getLogger("agent.daemon")
+
+WAITING = "waiting for configuration"
+ENROLMENT_POLL_S = 5.0
+RELOAD_SETTLE_S = 0.2  # an editor's save is several events: read the file once they settle
+SHUTDOWN_LOCK_S = 4.0
+
+
+class Service:
+    def __init__(self, config_path: Path, config: AgentConfig, paths: Paths | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.paths = paths or Paths()
+        self.notifier = notifier or Notifier.from_env()
+        self.config_error: str | None = None
+        self.write_lock = threading.Lock()
+        self.exit_code = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload = threading.Event()
+        self._devices_changed = threading.Event()
+        self._state_lock = threading.Lock()
+        self._last_ping = 0.0
+        self._ready = False
+        self._waiting: str | None = None
+        self.spool: Spool | None = None
+        self.seq: SeqStore | None = None
+        self.sender: Sender | None = None
+        self._device_watcher: Any = None
+        self._config_watcher: ConfigWatcher | None = None
+        self.results: list[CheckResult] = []
+        self.network: dict[str, Any] = {}
+        self.devices_json: dict[str, Any] | None = None
+        self.last_status: Status | None = None
+        self._inventory: Any = None
+        self._emit_lock = threading.Lock()  # results, status and devices change together
+        self._device_generation = 0
+        self.host = heartbeat.HostFacts(self.paths)
+        self.bandwidth = BandwidthTimer(config.probe.every_s)
+        self.next_cycle = 0.0
+
+    # -- main thread ---------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code (0 on a clean stop)."""
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        logfmt.event(log, "agent.started", version=__version__, config=str(self.config_path),
+                     room=self.config.room.id, interval_s=self.config.central.interval_s)
+        self._config_watcher = ConfigWatcher(self.config_path, self.request_reload)
+        self._config_watcher.start()
+        worker = threading.Thread(target=self._work, name="worker", daemon=True)
+        worker.start()
+        while not self._stop.is_set():
+            self._stop.wait(0.5)  # signal handlers run in this thread between waits
+        return self._shutdown()
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        logfmt.event(log, "agent.stopping", signal=signal.Signals(signum).name)
+        self.stop()
+
+    def _on_hup(self, signum: int, frame: object) -> None:
+        self.request_reload()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._devices_changed.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+        self._wake.set()
+
+    def _shutdown(self) -> int:
+        started = time.monotonic()
+        if self.sender:
+            self.sender.stop()
+        for watcher in (self._device_watcher, self._config_watcher):
+            if watcher is not None:
+                try:
+                    watcher.stop()
+                except Exception:  # stopping must not fail the stop
+                    log.exception("event=watcher.stop_failed")
+        # Wait for a heartbeat write in progress; never interrupt it.
+        locked = self.write_lock.acquire(timeout=SHUTDOWN_LOCK_S)
+        self.notifier.stopping()
+        self._write_state(state="stopped")
+        logfmt.event(log, "agent.stopped", exit_code=self.exit_code, clean=locked,
+                     took_ms=round((time.monotonic() - started) * 1000))
+        return self.exit_code
+
+    # -- worker thread -------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            if self._wait_for_enrolment():
+                self._start_work()
+                self._loop()
+        except Exception:  # a bug must restart the service, not leave it half alive
+            log.exception("event=agent.crashed")
+            self.exit_code = 1
+            self.stop()
+
+    def _wait_for_enrolment(self) -> bool:
+        """Stay up while the room is not enrolled; True once it is (False on stop)."""
+        problems = enrolment_problems(self.config)
+        while problems and not self._stop.is_set():
+            keys = ", ".join(sorted({p.key or "file" for p in problems}))
+            waiting = f"{WAITING} ({keys})"
+            if waiting != self._waiting:
+                self._waiting = waiting
+                logfmt.event(log, "agent.waiting", logging.WARNING, config=str(self.config_path),
+                             problems=describe(problems))
+                self._write_state(state=WAITING, problems=[str(p) for p in problems])
+                if self._ready:
+                    self._notify(waiting)
+                else:
+                    # Started as far as systemd is concerned: no start timeout, no restart loop.
+                    self._ready = True
+                    self.notifier.ready(waiting)
+            self._wake.wait(self._wait_time(ENROLMENT_POLL_S))
+            self._wake.clear()
+            self._ping()
+            self._reload.clear()
+            decision = decide(self.config_path, running=False)
+            if decision.config is not None:
+                self.config = decision.config
+                logfmt.set_level(self.config.agent.log_level)
+                problems = enrolment_problems(self.config)
+            elif decision.error != self.config_error:
+                logfmt.event(log, "config.rejected", logging.ERROR, error=decision.error)
+            self.config_error = decision.error
+        return not self._stop.is_set()
+
+    def _start_work(self) -> None:
+        state_dir = self.config.agent.state_dir
+        agent = self.config.agent
+        self.spool = Spool(state_dir / "spool", agent.spool_max_heartbeats, int(agent.spool_max_mb * 1_000_000))
+        self.seq = SeqStore(state_dir / "seq")
+        self.seq.raise_to(self.spool.max_seq())
+        self.sender = Sender(self.spool, on_change=self._write_state)
+        self.sender.set_delivery(self._delivery())
+        self.sender.start()
+        self.bandwidth = BandwidthTimer(self.config.probe.every_s)
+        self.bandwidth.start(time.monotonic())
+        if DeviceWatcher is not None:
+            threading.Thread(target=self._device_loop, name="devices", daemon=True).start()
+            self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
+            self._device_watcher.start()
+        logfmt.event(log, "agent.working", room=self.config.room.id, url=logfmt.safe_url(self.config.central.url or ""),
+                     spool_depth=self.spool.depth, next_seq=self.seq.peek_next())
+
+    def _delivery(self) -> Delivery | None:
+        try:
+            return Delivery(self.config)
+        except Exception as err:  # a bad CA/client certificate: keep spooling, report it
+            self.config_error = f"central TLS settings unusable: {type(err).__name__}: {err}"
+            logfmt.event(log, "delivery.unusable", logging.ERROR, error=self.config_error)
+            return None
+
+    def _on_devices(self, events: object) -> None:
+        self._devices_changed.set()
+
+    def _loop(self) -> None:
+        self.next_cycle = time.monotonic()
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                time.sleep(RELOAD_SETTLE_S)
+                self._reload.clear()
+                self._apply_reload()
+            if time.monotonic() >= self.next_cycle:
+                self._full_cycle()
+                # Keep the beat: a slow cycle starts the next one at once, never two back to back.
+                self.next_cycle = max(self.next_cycle + self.config.central.interval_s, time.monotonic())
+                if not self._ready:
+                    self._ready = True
+                    self.notifier.ready(self._status_text())
+            self._ping()
+            self._wake.wait(self._wait_time(self.next_cycle - time.monotonic()))
+            self._wake.clear()
+
+    def _wait_time(self, seconds: float) -> float:
+        seconds = max(0.0, seconds)
+        if self.notifier.watchdog_s:
+            seconds = min(seconds, self.notifier.watchdog_s)
+        return seconds
+
+    def _ping(self) -> None:
+        now = time.monotonic()
+        if self.notifier.watchdog_s and now - self._last_ping >= min(1.0, self.notifier.watchdog_s):
+            self._last_ping = now
+            self.notifier.watchdog()
+
+    def _pinging(self, checks: Iterable[Check]) -> Iterator[Check]:
+        """The checks, pinging the watchdog between them; stops early on shutdown."""
+        for check in checks:
+            if self._stop.is_set():
+                return
+            self._ping()
+            yield check
+
+    def _apply_reload(self) -> None:
+        decision = decide(self.config_path, running=True)
+        if decision.config is None:
+            self.config_error = decision.error
+            logfmt.event(log, "config.rejected", logging.ERROR, error=decision.error, keeping="previous configuration")
+        else:
+            old, self.config = self.config, decision.config
+            self.config_error = None
+            logfmt.set_level(self.config.agent.log_level)
+            if old.agent.state_dir != self.config.agent.state_dir:
+                logfmt.event(log, "config.needs_restart", logging.WARNING, key="agent.state_dir")
+            if old.probe.every_s != self.config.probe.every_s:
+                self.bandwidth = BandwidthTimer(self.config.probe.every_s)
+                self.bandwidth.start(time.monotonic())
+            if self.sender:
+                self.sender.set_delivery(self._delivery())
+            logfmt.event(log, "config.reloaded", room=self.config.room.id, interval_s=self.config.central.interval_s)
+        self.next_cycle = time.monotonic()  # report the outcome (the ``config`` check) right away
+
+    # -- cycles --------------------------------------------------------------
+
+    def _context(self) -> tuple[CheckContext, Any]:
+        ctx = CheckContext(config=self.config, paths=self.paths, config_error=self.config_error)
+        if scan is None:
+            return ctx, None
+        try:
+            inventory = scan(self.paths)
+        except Exception as err:  # the device checks report it themselves
+            logfmt.event(log, "devices.scan_failed", logging.ERROR, error=f"{type(err).__name__}: {err}")
+            return ctx, None
+        ctx.memo("devices", lambda: inventory)
+        return ctx, inventory
+
+    def _full_cycle(self) -> None:
+        started = time.monotonic()
+        generation = self._device_generation
+        ctx, inventory = self._context()
+        in_use = bool(inventory is not None and inventory.any_in_use())
+        checks = select()
+        plan = plan_cycle(checks, in_use=in_use, bandwidth_due=self.bandwidth.due(started))
+        fresh = {r.name: r for r in run_checks(self._pinging(plan.run), ctx, plan.skip)}
+        if plan.bandwidth_ran:
+            self.bandwidth.done(time.monotonic())
+        previous = {r.name: r for r in self.results}
+        results = []
+        for check in checks:
+            if check.name in fresh:
+                results.append(fresh[check.name])
+            elif check.name in plan.keep_previous:
+                results.append(previous.get(check.name) or self._not_measured(check.name))
+        with self._emit_lock:
+            if self._device_generation != generation:
+                # A hot-plug was handled while this cycle ran: its device results are newer.
+                device_checks = {c.name for c in select("devices")}
+                latest = {r.name: r for r in self.results if r.name in device_checks}
+                results = [latest.get(r.name, r) for r in results]
+                inventory = self._inventory
+            self.network = network_figures(results)
+            self._emit(results, inventory, always=True)
+        logfmt.event(log, "cycle.done", logging.DEBUG, kind="full", in_use=in_use,
+                     bandwidth=plan.bandwidth_ran, took_ms=round((time.monotonic() - started) * 1000))
+
+    def _not_measured(self, name: str) -> CheckResult:
+        minutes = round(self.bandwidth.seconds_left(time.monotonic()) / 60)
+        return skipped(name, f"not measured yet; the first bandwidth test runs in about {minutes} min")
+
+    def _device_loop(self) -> None:
+        """Hot-plug changes, in their own thread: a long network cycle must not delay them."""
+        try:
+            while not self._stop.is_set():
+                self._devices_changed.wait()
+                self._devices_changed.clear()
+                if not self._stop.is_set():
+                    self._device_cycle()
+        except Exception:
+            log.exception("event=agent.crashed thread=devices")
+            self.exit_code = 1
+            self.stop()
+
+    def _device_cycle(self) -> None:
+        ctx, inventory = self._context()
+        fresh = {r.name: r for r in run_checks(select("devices"), ctx)}
+        with self._emit_lock:
+            if not self.results:
+                return  # the first full cycle has not finished: it will report the devices
+            self._device_generation += 1
+            results = [fresh.get(r.name, r) for r in self.results]
+            self._emit(results, inventory, always=False)
+
+    def _emit(self, results: list[CheckResult], inventory: Any, *, always: bool) -> None:
+        """Keep the results; spool a heartbeat when asked, or when status or devices changed."""
+        status = overall_status(results)
+        devices = inventory.to_json() if inventory is not None else self.devices_json
+        changed = status != self.last_status or devices != self.devices_json
+        if status != self.last_status:
+            failing = [r.name for r in results if r.status in (Status.FAIL, Status.WARN)]
+            logfmt.event(log, "status.changed", was=self.last_status.value if self.last_status else None,
+                         now=status.value, checks=",".join(failing))
+        self.results, self.last_status, self.devices_json = results, status, devices
+        if inventory is not None:
+            self._inventory = inventory
+        if always or changed:
+            self._heartbeat(results, devices)
+        self._write_state()
+        self._notify(self._status_text())
+
+    def _heartbeat(self, results: list[CheckResult], devices: dict[str, Any] | None) -> None:
+        assert self.spool is not None and self.seq is not None and self.sender is not None
+        with self.write_lock:
+            if self._stop.is_set():
+                return  # shutting down: do not start a write that could be cut
+            seq = self.seq.peek_next()
+            dropped = self.spool.dropped
+            doc = heartbeat.build(self.config, seq, results, devices, self.network, self.host.now(),
+                                  heartbeat.SpoolFigures(self.spool.depth, dropped))
+            # Spool first, then the counter: a crash in between is healed at start (raise_to).
+            # The sender cannot send (and delete) the new file before the counter is committed,
+            # or a crash in between would hand the same number to a different heartbeat.
+            with self.spool.locked():
+                self.spool.put(seq, heartbeat.encode(doc))
+                self.seq.commit(seq)
+                self.spool.reported_dropped(dropped)
+        self.sender.poke()
+        logfmt.event(log, "heartbeat.spooled", seq=seq, status=doc["status"], spool_depth=self.spool.depth,
+                     dropped=dropped)
+
+    # -- reporting -----------------------------------------------------------
+
+    def _status_text(self) -> str:
+        if self.spool is None or self.seq is None or self.sender is None:
+            return self._waiting or WAITING
+        delivery = self.sender.state
+        text = status_line(
+            status=self.last_status.value if self.last_status else None,
+            failing=[r.name for r in self.results if r.status is Status.FAIL],
+            seq=self.seq.last, depth=self.spool.depth, delivered_at=delivery.last_delivered_at,
+            error=delivery.last_error, failures=delivery.failures)
+        return f"config rejected; {text}" if self.config_error else text
+
+    def _notify(self, text: str) -> None:
+        self.notifier.status(text)
+
+    def _write_state(self, state: str | None = None, problems: list[str] | None = None) -> None:
+        doc: dict[str, Any] = {
+            "pid": os.getpid(),
+            "updated_at": iso(time.time()),
+            "state": state or "running",
+            "version": __version__,
+            "config": str(self.config_path),
+            "config_error": self.config_error,
+            "room_id": self.config.room.id,
+        }
+        if problems:
+            doc["problems"] = problems
+        if self.spool is not None and self.seq is not None and self.sender is not None:
+            delivery = self.sender.state
+            doc.update({
+                "status_line": self._status_text(),
+                "seq": self.seq.last,
+                "status": self.last_status.value if self.last_status else None,
+                "spool": {"depth": self.spool.depth, "bytes": self.spool.size_bytes, "dropped": self.spool.dropped,
+                          "rejected": delivery.rejected},
+                "last_delivery": {"seq": delivery.last_delivered_seq, "at": iso(delivery.last_delivered_at)},
+                "last_error": {"message": delivery.last_error, "at": iso(delivery.last_error_at),
+                               "failures": delivery.failures},
+                "checks": [r.to_json() for r in self.results],
+            })
+        with self._state_lock:
+            try:
+                write_state(self.config.agent.runtime_dir, doc)
+            except OSError as err:
+                logfmt.event(log, "state.write_failed", logging.WARNING, error=err.strerror)

@@ -1,0 +1,210 @@
+"""``bridge-collector``: serve the control centre, enrol rooms, run the probe responder.
+
+    bridge-collector [--db PATH] serve [--listen [::]:8443] [--tls-cert F --tls-key F] ...
+    bridge-collector [--db PATH] room add ID [--name N] [--unit U]   -> prints the token, once
+    bridge-collector [--db PATH] room list [--json]
+    bridge-collector [--db PATH] room revoke ID
+    bridge-collector probe-serve [--listen [::]:8080] [--stamp-port 862]
+
+Exit codes: 0 ok, 1 error, 64 usage, 65 unknown/existing room, 74 database unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from collector import __version__
+from collector.errors import CollectorError, UsageError
+from collector.listen import ListenError, parse_listen
+
+DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
+ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+log = logging.getLogger("collector")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(64, f"{self.prog}: error: {message}\n")
+
+
+def _db(parser: argparse.ArgumentParser) -> None:
+    # Accepted before or after the subcommand; SUPPRESS keeps an earlier value.
+    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                        help=f"SQLite database (default: {DEFAULT_DB})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bridge-collector", description="Control centre of the meeting-room network.")
+    parser.add_argument("--version", action="version", version=f"bridge-collector {__version__}")
+    _db(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="heartbeat API, dashboard, metrics and probe responder")
+    _db(serve)
+    serve.add_argument("--listen", default="[::]:8443", help="HOST:PORT, IPv6 in brackets [[::]:8443]")
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain (with --tls-key)")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key")
+    serve.add_argument("--stamp-port", type=int, default=862, help="STAMP reflector UDP port, 0 disables [862]")
+    serve.add_argument("--lang", choices=("vi", "en"), default="vi", help="dashboard language [vi]")
+    serve.add_argument("--webhook", metavar="URL", help="POST each status transition here as JSON")
+    serve.add_argument("--retention-days", type=float, default=30, help="history kept per room [30]")
+    serve.add_argument("--offline-factor", type=float, default=3,
+                       help="offline after this many declared intervals without a heartbeat [3]")
+    serve.add_argument("--read-token-file", metavar="FILE",
+                       help="file holding the token the API, dashboard and /metrics require; "
+                            "required unless listening on loopback only")
+    serve.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between offline sweeps [2]")
+
+    room = sub.add_parser("room", help="enrol, list and revoke rooms")
+    _db(room)
+    room_sub = room.add_subparsers(dest="room_command", metavar="ACTION", parser_class=_Parser, required=True)
+    add = room_sub.add_parser("add", help="enrol a room; prints its token once")
+    _db(add)
+    add.add_argument("room_id", metavar="ID")
+    add.add_argument("--name", help="room name shown at the control centre (wins over the agent's)")
+    add.add_argument("--unit", help="department or district the room belongs to")
+    listing = room_sub.add_parser("list", help="enrolled rooms")
+    _db(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    revoke = room_sub.add_parser("revoke", help="revoke a room's token")
+    _db(revoke)
+    revoke.add_argument("room_id", metavar="ID")
+
+    probe = sub.add_parser("probe-serve", help="only the STAMP reflector and the HTTP probe endpoints")
+    _db(probe)
+    probe.add_argument("--listen", default="[::]:8080", help="HOST:PORT for the HTTP probe [[::]:8080]")
+    probe.add_argument("--stamp-port", type=int, default=862, help="STAMP reflector UDP port, 0 disables [862]")
+    return parser
+
+
+def _listen(value: str) -> tuple[str, int]:
+    try:
+        return parse_listen(value)
+    except ListenError as err:
+        raise UsageError(f"--listen {err}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    return ipaddress.ip_address(host).is_loopback
+
+
+def _read_token(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as err:
+        raise UsageError(f"--read-token-file {path}: {err.strerror}") from None
+    if len(token) < 16:
+        raise UsageError(f"--read-token-file {path}: the token must be at least 16 characters")
+    return token
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from collector.probe import StampReflector
+    from collector.web.app import ServeConfig, create_app
+
+    host, port = _listen(args.listen)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    read_token = _read_token(args.read_token_file) if args.read_token_file else None
+    if read_token is None and not _is_loopback(host):
+        raise UsageError(f"--read-token-file is required when listening beyond loopback ({args.listen})")
+    for name in ("retention_days", "offline_factor", "sweep_interval"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if args.sweep_interval > 5:
+        raise UsageError("--sweep-interval must be at most 5 seconds")
+    if not 0 <= args.stamp_port <= 65535:
+        raise UsageError("--stamp-port must be 0-65535")
+    config = ServeConfig(
+        db=Path(args.db), lang=args.lang, webhook=args.webhook, retention_days=args.retention_days,
+        offline_factor=args.offline_factor, read_token=read_token, sweep_interval_s=args.sweep_interval,
+    )
+    from collector.store import Store
+
+    Store(config.db).close()  # fail now, with exit 74, if the database is unusable
+    try:
+        reflector = StampReflector(host, args.stamp_port).start() if args.stamp_port else None
+    except OSError as err:
+        raise UsageError(f"--stamp-port {args.stamp_port}: {err.strerror}") from None
+    scheme = "https" if args.tls_cert else "http"
+    log.info("serving on %s://%s:%d (db %s)", scheme, f"[{host}]" if ":" in host else host, port, config.db)
+    try:
+        uvicorn.run(create_app(config), host=host, port=port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                    log_level="warning", access_log=False, lifespan="on")
+    finally:
+        if reflector:
+            reflector.stop()
+    return 0
+
+
+def cmd_room(args: argparse.Namespace) -> int:
+    from collector.store import Store
+
+    store = Store(args.db)
+    try:
+        if args.room_command == "add":
+            if not ROOM_ID.match(args.room_id):
+                raise UsageError(f"room id {args.room_id!r}: expected [a-z0-9][a-z0-9._-]{{0,63}}")
+            print(store.add_room(args.room_id, args.name, args.unit))
+        elif args.room_command == "revoke":
+            store.revoke_room(args.room_id)
+            print(f"revoked {args.room_id}", file=sys.stderr)
+        else:
+            _print_rooms(store.rooms(include_revoked=True), as_json=args.json)
+    finally:
+        store.close()
+    return 0
+
+
+def _print_rooms(rows: list[dict], *, as_json: bool) -> None:
+    from collector.status import iso
+
+    items = [{"room_id": r["room_id"], "name": r["name"], "unit": r["unit"], "enrolled": iso(r["created_at"]),
+              "revoked": iso(r["revoked_at"]), "last_seen": iso(r["last_seen"]), "last_seq": r["last_seq"],
+              "status": r["status"]} for r in rows]
+    if as_json:
+        json.dump({"rooms": items}, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return
+    for i in items:
+        state = "revoked" if i["revoked"] else (i["status"] or "never seen")
+        print(f"{i['room_id']:<24} {state:<10} {i['last_seen'] or '-':<21} {i['unit']} / {i['name']}")
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from collector.probe import run_probe_server
+
+    host, port = _listen(args.listen)
+    run_probe_server(host, port, args.stamp_port)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "db"):
+        args.db = DEFAULT_DB
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 64
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe}
+    try:
+        return commands[args.command](args)
+    except CollectorError as err:
+        print(f"bridge-collector: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,254 @@
+"""Heartbeat ingest: validation against the JSON Schema and the single batching writer.
+
+Parsing and validation are pure (``parse_heartbeat``) so tests feed them bytes.
+The writer is one thread with the one connection that writes heartbeats: each
+request hands its heartbeat over and awaits the commit, and the thread commits
+whatever has queued up meanwhile in one transaction, so the cost of a commit is
+shared by every heartbeat that arrived during the previous one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import jsonschema
+import jsonschema.exceptions
+
+from collector.fastschema import Unsupported, compile_schema
+from collector.status import failing_checks
+from collector.store import Event, Heartbeat, Store
+
+log = logging.getLogger(__name__)
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "heartbeat-v1.schema.json"
+MAX_BODY = 256 * 1024
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a heartbeat was refused: HTTP status, metric reason, message, field path."""
+
+    status: int
+    reason: str
+    message: str
+    path: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.message, "reason": self.reason}
+        if self.path is not None:
+            out["path"] = self.path
+        return out
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _field_path(parts: Any) -> str:
+    """``['checks', 2, 'status']`` -> ``checks[2].status``."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class Validator:
+    """The heartbeat JSON Schema, compiled once."""
+
+    def __init__(self, schema_path: Path = SCHEMA_PATH) -> None:
+        schema = json.loads(schema_path.read_text())
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        self._validator = cls(schema)
+        try:
+            self._fast: Callable[[Any], bool] | None = compile_schema(schema)
+        except Unsupported as err:
+            log.warning("schema uses %s: validating with jsonschema only (slower)", err)
+            self._fast = None
+
+    def problem(self, doc: Any) -> Rejection | None:
+        """None when valid; otherwise the most relevant error and the path of the failing field."""
+        if self._fast is not None and self._fast(doc):
+            return None
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(doc))
+        if error is None:
+            return None
+        parts = list(error.absolute_path)
+        # `required` and `additionalProperties` fail on the parent object: name the field itself.
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [k for k in error.validator_value if k not in error.instance]
+            parts += missing[:1]
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {})
+            extra = [k for k in error.instance if k not in allowed]
+            parts += extra[:1]
+        path = _field_path(parts) or "$"
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
+        return Rejection(422, "schema", f"{path}: {message}", path)
+
+
+def decode(raw: bytes) -> Any:
+    """Bytes of a request body -> a JSON value, or a Rejection (415) when it is not JSON."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError) as err:
+        return Rejection(415, "not_json", f"body is not JSON: {str(err)[:200]}")
+    except RecursionError:
+        return Rejection(422, "schema", "body is nested too deeply", "$")
+
+
+def validate(doc: Any, validator: Validator) -> Rejection | None:
+    try:
+        return validator.problem(doc)
+    except RecursionError:
+        return Rejection(422, "schema", "body is nested too deeply", "$")
+
+
+def parse_heartbeat(raw: bytes, validator: Validator) -> dict[str, Any] | Rejection:
+    """Bytes of a request body -> the valid heartbeat document, or why it was refused."""
+    doc = decode(raw)
+    if isinstance(doc, Rejection):
+        return doc
+    return validate(doc, validator) or doc
+
+
+def to_heartbeat(doc: dict[str, Any], received_at: float) -> Heartbeat | Rejection:
+    """A valid heartbeat document -> the row storage keeps."""
+    try:
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        body.encode("utf-8")
+    except RecursionError:
+        return Rejection(422, "schema", "body is nested too deeply", "$")
+    except UnicodeEncodeError:
+        return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
+    failing = failing_checks(doc["checks"])
+    room = doc["room"]
+    return Heartbeat(
+        room_id=doc["room_id"],
+        seq=doc["seq"],
+        sent_at=doc["sent_at"],
+        received_at=received_at,
+        interval_s=float(doc["interval_s"]),
+        status=doc["status"],
+        name=room.get("name"),
+        unit=room.get("unit"),
+        location=room.get("location"),
+        contact=room.get("contact"),
+        failing=json.dumps([c.__dict__ for c in failing], ensure_ascii=False),
+        failing_names=" ".join(c.name for c in failing if c.status == "fail"),
+        body=body,
+    )
+
+
+_STOP = object()
+
+
+class Writer:
+    """The one thread that writes: batches heartbeats into single transactions.
+
+    ``on_events`` is called on the event loop with the transitions each batch wrote.
+    """
+
+    def __init__(self, store: Store, on_events: Callable[[list[Event]], None]) -> None:
+        self._store = store
+        self._on_events = on_events
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="collector-writer", daemon=True)
+        self.batches = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+    async def submit(self, hb: Heartbeat) -> bool:
+        """Queue one heartbeat and wait for its commit: True if new, False if a replay."""
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._queue.put((hb, future))
+        return await future
+
+    async def call(self, job: Callable[[Store], Any]) -> Any:
+        """Run ``job(store)`` on the writer thread (sweeps, purges) and wait for it."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._queue.put((job, future))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
+            self._process(batch)
+            if stop:
+                return
+
+    def _process(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        beats = [entry for entry in batch if isinstance(entry[0], Heartbeat)]
+        jobs = [entry for entry in batch if not isinstance(entry[0], Heartbeat)]
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        events: list[Event] = []
+        if beats:
+            try:
+                stored, events = self._store.write_heartbeats([b[0] for b in beats])
+                outcomes += [(b[1], s, None) for b, s in zip(beats, stored)]
+            except Exception:
+                # One bad row must not fail the others: retry one by one.
+                log.exception("batch of %d heartbeats failed; retrying one by one", len(beats))
+                for b in beats:
+                    try:
+                        (s,), ev = self._store.write_heartbeats([b[0]])
+                        outcomes.append((b[1], s, None))
+                        events += ev
+                    except Exception as err:
+                        outcomes.append((b[1], None, err))
+            self.batches += 1
+        for job, future in jobs:
+            try:
+                outcomes.append((future, job(self._store), None))
+            except Exception as err:
+                log.exception("writer job failed")
+                outcomes.append((future, None, err))
+        try:
+            self._loop.call_soon_threadsafe(_resolve, outcomes, events, self._on_events)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits any more
+
+
+def _resolve(
+    outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+    events: list[Event],
+    on_events: Callable[[list[Event]], None],
+) -> None:
+    for future, value, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+    if events:
+        on_events(events)
+

@@ -1,0 +1,82 @@
+"""Room status as the control centre sees it: pure functions, no I/O.
+
+A room's *reported* status is what its last heartbeat said (ok, warn, fail).
+Its *effective* status is ``offline`` when nothing arrived for ``offline_factor``
+times the interval the room itself declared; it is computed whenever it is
+read, so the API is never staler than the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+STATUSES = ("ok", "warn", "fail", "offline")
+# Worst first on the dashboard: a room that stopped talking hides everything else.
+SEVERITY = {"ok": 0, "warn": 1, "fail": 2, "offline": 3}
+COMPLIANT = frozenset({"ok", "warn"})
+DEFAULT_OFFLINE_FACTOR = 3.0
+
+
+def effective_status(
+    reported: str | None, last_seen: float | None, interval_s: float | None, now: float, factor: float
+) -> str:
+    """``offline`` when never seen or silent for longer than ``factor`` x ``interval_s``."""
+    if reported is None or last_seen is None or interval_s is None:
+        return "offline"
+    if now - last_seen > factor * interval_s:
+        return "offline"
+    return reported
+
+
+def offline_since(last_seen: float, interval_s: float, factor: float) -> float:
+    """When a silent room crossed the offline threshold."""
+    return last_seen + factor * interval_s
+
+
+@dataclass(frozen=True)
+class FailingCheck:
+    name: str
+    status: str
+    summary: str
+
+
+def failing_checks(checks: Iterable[dict[str, Any]]) -> list[FailingCheck]:
+    """The checks worth showing at the control centre: fail first, then warn."""
+    out = [
+        FailingCheck(str(c.get("name", "")), str(c.get("status")), str(c.get("summary", "")))
+        for c in checks
+        if c.get("status") in ("fail", "warn")
+    ]
+    out.sort(key=lambda c: -SEVERITY[c.status])
+    return out
+
+
+def counts(statuses: Iterable[str]) -> dict[str, int]:
+    result = dict.fromkeys(STATUSES, 0)
+    for status in statuses:
+        result[status] += 1
+    return result
+
+
+def iso(ts: float | None) -> str | None:
+    """Unix time to ISO 8601 UTC with seconds, or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def duration_text(seconds: float) -> str:
+    """``3d 4h``, ``2h 5m``, ``4m 10s``: how long a state lasted, language-neutral."""
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"

@@ -1,0 +1,335 @@
+"""All of the collector's storage: SQLite in WAL mode through the standard library.
+
+This is the only module that speaks SQL. Every other module calls the methods
+of ``Store`` with plain values and gets dataclasses or dicts back, so a
+PostgreSQL ``Store`` with the same methods could replace this one (see the
+README). Connections are per thread: the ingest writer thread owns the only
+connection that writes heartbeats (so commits can be batched), request threads
+read through their own connections, which WAL lets run beside the writer.
+
+Times are Unix seconds (REAL); the API layer formats them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from collector.errors import RoomError, StoreError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms (
+    room_id      TEXT PRIMARY KEY,
+    admin_name   TEXT,            -- given at `room add`: takes precedence over the agent's
+    admin_unit   TEXT,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at   REAL NOT NULL,
+    revoked_at   REAL,
+    -- the latest heartbeat (highest seq) and what the room says about itself
+    name TEXT, unit TEXT, location TEXT, contact TEXT,
+    last_seq INTEGER, sent_at TEXT, last_seen REAL, first_seen REAL,
+    interval_s REAL, status TEXT, failing TEXT, body TEXT,
+    state TEXT                    -- the last state written to events, incl. offline
+);
+CREATE TABLE IF NOT EXISTS heartbeats (
+    room_id     TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    sent_at     TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    status      TEXT NOT NULL,
+    failing     TEXT NOT NULL,    -- space-separated names of checks with status fail
+    PRIMARY KEY (room_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS heartbeats_received ON heartbeats (received_at);
+CREATE TABLE IF NOT EXISTS events (
+    id         INTEGER PRIMARY KEY,
+    room_id    TEXT NOT NULL,
+    at         REAL NOT NULL,
+    from_state TEXT,
+    to_state   TEXT NOT NULL,
+    detail     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_room ON events (room_id, at);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+"""
+
+_ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
+    coalesce(location, '') AS location, coalesce(contact, '') AS contact, last_seq, sent_at,
+    last_seen, first_seen, interval_s, status, failing, revoked_at, created_at"""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One validated heartbeat, reduced to what storage needs."""
+
+    room_id: str
+    seq: int
+    sent_at: str
+    received_at: float
+    interval_s: float
+    status: str
+    name: str | None
+    unit: str | None
+    location: str | None
+    contact: str | None
+    failing: str  # JSON list of {name, status, summary} for fail and warn checks
+    failing_names: str  # space-separated names of failed checks, for the report
+    body: str  # the heartbeat as received, re-serialised
+
+
+@dataclass(frozen=True)
+class Event:
+    room_id: str
+    at: float
+    from_state: str | None
+    to_state: str
+    detail: str = ""
+    id: int | None = None
+
+
+class Store:
+    """The collector's database. Safe to share between threads (one connection each)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(f"{self.path}: cannot open the database: {err}") from None
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: cannot open the database: {err}") from None
+            conn.row_factory = sqlite3.Row
+            # NORMAL is durable against a crash of this process in WAL mode; only a power
+            # loss can take back the last commits, and agents resend what was not answered.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=OFF")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def _transaction(self) -> "_Tx":
+        return _Tx(self._conn())
+
+    # ---- rooms (the `room` subcommands) ----
+
+    def add_room(self, room_id: str, name: str | None = None, unit: str | None = None) -> str:
+        """Enrol a room (or re-enrol a revoked one); returns the new token, stored only hashed."""
+        token = secrets.token_urlsafe(32)
+        with self._transaction() as conn:
+            row = conn.execute("SELECT revoked_at FROM rooms WHERE room_id = ?", (room_id,)).fetchone()
+            if row is not None and row["revoked_at"] is None:
+                raise RoomError(f"room {room_id!r} already exists; `room revoke {room_id}` first to issue a new token")
+            if row is None:
+                conn.execute(
+                    "INSERT INTO rooms (room_id, admin_name, admin_unit, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (room_id, name, unit, hash_token(token), time.time()),
+                )
+            else:
+                conn.execute(
+                    "UPDATE rooms SET token_sha256 = ?, revoked_at = NULL, admin_name = coalesce(?, admin_name),"
+                    " admin_unit = coalesce(?, admin_unit) WHERE room_id = ?",
+                    (hash_token(token), name, unit, room_id),
+                )
+        return token
+
+    def revoke_room(self, room_id: str) -> None:
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "UPDATE rooms SET revoked_at = ? WHERE room_id = ? AND revoked_at IS NULL", (time.time(), room_id)
+            )
+            if cur.rowcount == 0:
+                known = conn.execute("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,)).fetchone()
+                raise RoomError(f"room {room_id!r} is {'already revoked' if known else 'not enrolled'}")
+
+    def room_for_token(self, token_sha256: str) -> str | None:
+        row = self._conn().execute(
+            "SELECT room_id FROM rooms WHERE token_sha256 = ? AND revoked_at IS NULL", (token_sha256,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def rooms(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:
+        """Every room's latest state, without heartbeat bodies (cheap for 10,000 rooms)."""
+        where = "" if include_revoked else "WHERE revoked_at IS NULL"
+        rows = self._conn().execute(f"SELECT {_ROOM_COLUMNS} FROM rooms {where} ORDER BY room_id").fetchall()
+        return [dict(r) for r in rows]
+
+    def room(self, room_id: str) -> dict[str, Any] | None:
+        row = self._conn().execute(
+            f"SELECT {_ROOM_COLUMNS}, body FROM rooms WHERE room_id = ? AND revoked_at IS NULL", (room_id,)
+        ).fetchone()
+        return dict(row) if row else None
+
+    # ---- ingest (called from the single writer thread) ----
+
+    def write_heartbeats(self, batch: Iterable[Heartbeat]) -> tuple[list[bool], list[Event]]:
+        """Store a batch in one transaction; per heartbeat True if new, False if a replay."""
+        stored: list[bool] = []
+        events: list[Event] = []
+        with self._transaction() as conn:
+            for hb in batch:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO heartbeats (room_id, seq, sent_at, received_at, status, failing)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (hb.room_id, hb.seq, hb.sent_at, hb.received_at, hb.status, hb.failing_names),
+                )
+                if cur.rowcount == 0:
+                    stored.append(False)
+                    continue
+                stored.append(True)
+                event = self._update_latest(conn, hb)
+                if event:
+                    events.append(event)
+        return stored, events
+
+    def _update_latest(self, conn: sqlite3.Connection, hb: Heartbeat) -> Event | None:
+        row = conn.execute("SELECT last_seq, state FROM rooms WHERE room_id = ?", (hb.room_id,)).fetchone()
+        if row is None:
+            return None
+        if row["last_seq"] is not None and hb.seq <= row["last_seq"]:
+            # An older heartbeat delivered late (spool replay): history only, but the room is alive.
+            conn.execute("UPDATE rooms SET last_seen = max(coalesce(last_seen, 0), ?) WHERE room_id = ?",
+                         (hb.received_at, hb.room_id))
+            return None
+        conn.execute(
+            "UPDATE rooms SET name = ?, unit = ?, location = ?, contact = ?, last_seq = ?, sent_at = ?,"
+            " last_seen = ?, first_seen = coalesce(first_seen, ?), interval_s = ?, status = ?, failing = ?,"
+            " body = ?, state = ? WHERE room_id = ?",
+            (hb.name, hb.unit, hb.location, hb.contact, hb.seq, hb.sent_at, hb.received_at, hb.received_at,
+             hb.interval_s, hb.status, hb.failing, hb.body, hb.status, hb.room_id),
+        )
+        if row["state"] == hb.status:
+            return None
+        return self._add_event(conn, Event(hb.room_id, hb.received_at, row["state"], hb.status, hb.failing_names))
+
+    def _add_event(self, conn: sqlite3.Connection, event: Event) -> Event:
+        cur = conn.execute(
+            "INSERT INTO events (room_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+            (event.room_id, event.at, event.from_state, event.to_state, event.detail),
+        )
+        return Event(event.room_id, event.at, event.from_state, event.to_state, event.detail, cur.lastrowid)
+
+    def mark_offline(self, now: float, factor: float) -> list[Event]:
+        """Write an ``offline`` event for every room that fell silent since the last sweep."""
+        events = []
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT room_id, last_seen, interval_s, state FROM rooms WHERE revoked_at IS NULL"
+                " AND last_seen IS NOT NULL AND state IS NOT 'offline' AND ? - last_seen > ? * interval_s",
+                (now, factor),
+            ).fetchall()
+            for r in rows:
+                at = r["last_seen"] + factor * r["interval_s"]
+                conn.execute("UPDATE rooms SET state = 'offline' WHERE room_id = ?", (r["room_id"],))
+                events.append(self._add_event(conn, Event(r["room_id"], at, r["state"], "offline")))
+        return events
+
+    def purge(self, before: float, chunk: int = 5000) -> int:
+        """Delete history older than ``before`` in small transactions (ingest keeps flowing)."""
+        removed = 0
+        while True:
+            with self._transaction() as conn:
+                n = conn.execute(
+                    "DELETE FROM heartbeats WHERE (room_id, seq) IN"
+                    " (SELECT room_id, seq FROM heartbeats WHERE received_at < ? LIMIT ?)",
+                    (before, chunk),
+                ).rowcount
+                n += conn.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
+                ).rowcount
+            removed += n
+            if n == 0:
+                return removed
+
+    # ---- history and reports ----
+
+    def heartbeats(self, room_id: str, since_seq: int, limit: int) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT seq, sent_at, received_at, status FROM heartbeats WHERE room_id = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (room_id, since_seq, limit),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def events(self, room_id: str | None = None, since: float = 0.0, limit: int = 100) -> list[Event]:
+        """Newest first."""
+        if room_id is None:
+            rows = self._conn().execute(
+                "SELECT * FROM events WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?", (since, limit)
+            ).fetchall()
+        else:
+            rows = self._conn().execute(
+                "SELECT * FROM events WHERE room_id = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
+                (room_id, since, limit),
+            ).fetchall()
+        return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
+
+    def states_at(self, when: float) -> dict[str, str]:
+        """Each room's state as of ``when``: the target of its last event before then."""
+        # SQLite returns the bare columns of the row that holds max(): the last event.
+        rows = self._conn().execute(
+            "SELECT room_id, to_state, max(at) FROM events WHERE at < ? GROUP BY room_id", (when,)
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def troubled_since(self, since: float) -> set[str]:
+        """Rooms that went to fail or offline at some time since ``since``."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT room_id FROM events WHERE at >= ? AND to_state IN ('fail', 'offline')", (since,)
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def failed_checks_since(self, since: float) -> Iterator[tuple[str, str]]:
+        """(room_id, check name) for every failed check in a heartbeat received since ``since``."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT room_id, failing FROM heartbeats WHERE received_at >= ? AND failing != ''", (since,)
+        )
+        for room_id, failing in rows:
+            for name in failing.split():
+                yield room_id, name
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if kind else "COMMIT")

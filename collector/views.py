@@ -1,0 +1,55 @@
+"""Rooms as the API, the dashboard and /metrics show them: effective status, worst first."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from collector.status import SEVERITY, effective_status, iso
+
+
+@dataclass(frozen=True)
+class RoomView:
+    room_id: str
+    name: str
+    unit: str
+    location: str
+    contact: str
+    status: str  # effective: ok, warn, fail or offline
+    reported: str | None  # what the last heartbeat said
+    last_seen: float | None
+    last_seq: int | None
+    interval_s: float | None
+    sent_at: str | None
+    failing: list[dict[str, str]]
+
+    @property
+    def severity(self) -> int:
+        return SEVERITY[self.status]
+
+    def api(self) -> dict[str, Any]:
+        return {
+            "room_id": self.room_id, "name": self.name, "unit": self.unit, "status": self.status,
+            "reported_status": self.reported, "last_seen": iso(self.last_seen), "last_seq": self.last_seq,
+            "interval_s": self.interval_s, "location": self.location, "contact": self.contact,
+            "failing_checks": self.failing,
+        }
+
+
+def room_view(row: dict[str, Any], now: float, factor: float) -> RoomView:
+    return RoomView(
+        room_id=row["room_id"], name=row["name"], unit=row["unit"], location=row["location"],
+        contact=row["contact"],
+        status=effective_status(row["status"], row["last_seen"], row["interval_s"], now, factor),
+        reported=row["status"], last_seen=row["last_seen"], last_seq=row["last_seq"],
+        interval_s=row["interval_s"], sent_at=row["sent_at"],
+        failing=json.loads(row["failing"]) if row["failing"] else [],
+    )
+
+
+def room_views(rows: Iterable[dict[str, Any]], now: float, factor: float) -> list[RoomView]:
+    """Worst first; then by unit, name and id so the order is stable between refreshes."""
+    views = [room_view(r, now, factor) for r in rows]
+    views.sort(key=lambda v: (-v.severity, v.unit, v.name, v.room_id))
+    return views

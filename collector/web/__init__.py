@@ -1,0 +1,1 @@
+"""The collector's web side: heartbeat endpoint, JSON API, dashboard and metrics."""

@@ -1,0 +1,116 @@
+"""The read-only JSON API: rooms, one room, its history, events, the compliance report."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector.report import compliance, report_csv, report_json
+from collector.status import iso
+from collector.views import room_view, room_views
+from collector.web.app import reader, runtime
+from collector.webhook import event_json
+
+MAX_LIMIT = 1000
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadQuery(f"query parameter {name!r} must be an integer") from None
+    if not low <= value <= high:
+        raise BadQuery(f"query parameter {name!r} must be from {low} to {high}")
+    return value
+
+
+def _bad(err: BadQuery) -> JSONResponse:
+    return JSONResponse({"error": str(err)}, status_code=422)
+
+
+def _not_found(room_id: str) -> JSONResponse:
+    return JSONResponse({"error": f"no room {room_id!r}"}, status_code=404)
+
+
+async def rooms(request: Request) -> Response:
+    rt = runtime(request)
+    rows = await run_in_threadpool(rt.store.rooms)
+    views = room_views(rows, time.time(), rt.config.offline_factor)
+    return JSONResponse({"rooms": [v.api() for v in views]})
+
+
+async def room(request: Request) -> Response:
+    rt = runtime(request)
+    room_id = request.path_params["room_id"]
+    row = await run_in_threadpool(rt.store.room, room_id)
+    if row is None:
+        return _not_found(room_id)
+    out: dict[str, Any] = room_view(row, time.time(), rt.config.offline_factor).api()
+    out["heartbeat"] = json.loads(row["body"]) if row["body"] else None
+    return JSONResponse(out)
+
+
+async def heartbeats(request: Request) -> Response:
+    rt = runtime(request)
+    room_id = request.path_params["room_id"]
+    try:
+        since = int_param(request, "since_seq", 0, 0, 2**63 - 1)
+        limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+    except BadQuery as err:
+        return _bad(err)
+    if await run_in_threadpool(rt.store.room, room_id) is None:
+        return _not_found(room_id)
+    rows = await run_in_threadpool(rt.store.heartbeats, room_id, since, limit)
+    for r in rows:
+        r["received_at"] = iso(r["received_at"])
+    more = len(rows) == limit
+    return JSONResponse({"room_id": room_id, "heartbeats": rows,
+                         "next_since_seq": rows[-1]["seq"] if more else None})
+
+
+async def events(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+        since_days = int_param(request, "days", 30, 1, 3650)
+    except BadQuery as err:
+        return _bad(err)
+    room_id = request.query_params.get("room_id")
+    found = await run_in_threadpool(rt.store.events, room_id, time.time() - since_days * 86400, limit)
+    return JSONResponse({"events": [event_json(e) for e in found]})
+
+
+async def report(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        days = int_param(request, "days", 30, 1, 3650)
+    except BadQuery as err:
+        return _bad(err)
+    result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor)
+    if request.query_params.get("format") == "csv":
+        return Response(report_csv(result), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="compliance-{days}d.csv"'})
+    return JSONResponse(report_json(result))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/v1/rooms", reader(rooms)),
+        Route("/api/v1/rooms/{room_id}", reader(room)),
+        Route("/api/v1/rooms/{room_id}/heartbeats", reader(heartbeats)),
+        Route("/api/v1/events", reader(events)),
+        Route("/api/v1/report", reader(report)),
+    ]

@@ -1,0 +1,170 @@
+"""The collector's ASGI application: routes, shared state, background tasks, read access.
+
+``create_app(config)`` wires the heartbeat endpoint, the JSON API, the dashboard,
+``/metrics`` and the probe endpoints to one ``Runtime``: the store, the single
+writer, the compiled schema, the counters, the sweeper and the webhook notifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from collector import probe
+from collector.ingest import Validator, Writer
+from collector.status import DEFAULT_OFFLINE_FACTOR
+from collector.store import Event, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    db: Path
+    lang: str = "vi"
+    webhook: str | None = None
+    retention_days: float = 30
+    offline_factor: float = DEFAULT_OFFLINE_FACTOR
+    read_token: str | None = None  # None: reads are open (only allowed on loopback)
+    sweep_interval_s: float = 2.0
+
+
+@dataclass
+class Counters:
+    """Process-lifetime counters for /metrics."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+@dataclass
+class Runtime:
+    config: ServeConfig
+    store: Store
+    validator: Validator
+    writer: Writer
+    counters: Counters = field(default_factory=Counters)
+    listeners: list[Callable[[list[Event]], None]] = field(default_factory=list)
+
+    def publish(self, events: list[Event]) -> None:
+        for listener in self.listeners:
+            listener(events)
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _credential(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer T`` or the password of ``Basic`` (browsers)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return value.strip()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def reader(endpoint: Endpoint, *, html: bool = False) -> Endpoint:
+    """Require the read token (when one is configured) before ``endpoint``."""
+
+    async def guarded(request: Request) -> Response:
+        expected = runtime(request).config.read_token
+        if expected is not None:
+            given = _credential(request)
+            if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
+                if html:
+                    return PlainTextResponse("read token required\n", status_code=401,
+                                             headers={"WWW-Authenticate": 'Basic realm="bridge-collector"'})
+                return JSONResponse({"error": "read token required (Authorization: Bearer TOKEN)"},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await endpoint(request)
+
+    return guarded
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok\n")
+
+
+async def _sweep_forever(rt: Runtime) -> None:
+    """Write offline transitions every few seconds, purge old history every hour."""
+    last_purge = 0.0
+    while True:
+        await asyncio.sleep(rt.config.sweep_interval_s)
+        now = time.time()
+        try:
+            events = await rt.writer.call(lambda store: store.mark_offline(now, rt.config.offline_factor))
+            if events:
+                rt.publish(events)
+            if now - last_purge > 3600:
+                last_purge = now
+                before = now - rt.config.retention_days * 86400
+                removed = await rt.writer.call(lambda store: store.purge(before))
+                if removed:
+                    log.info("retention: removed %d rows older than %s days", removed, rt.config.retention_days)
+        except Exception:
+            log.exception("sweep failed; retrying")
+
+
+def create_app(config: ServeConfig) -> Starlette:
+    from collector.web import api, dashboard, heartbeat, metrics
+    from collector.webhook import Notifier
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = Store(config.db)
+        rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)))
+        rt.writer.start(asyncio.get_running_loop())
+        notifier = Notifier(config.webhook) if config.webhook else None
+        if notifier:
+            rt.listeners.append(notifier.enqueue)
+            notifier.start()
+        app.state.runtime = rt
+        sweeper = asyncio.create_task(_sweep_forever(rt))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if notifier:
+                await notifier.stop()
+            rt.writer.stop()
+            store.close()
+
+    routes: list[Any] = [
+        Route("/healthz", healthz),
+        *heartbeat.routes(),
+        *api.routes(),
+        *dashboard.routes(),
+        *metrics.routes(),
+        *probe.routes(),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

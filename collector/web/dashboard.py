@@ -1,0 +1,128 @@
+"""The dashboard: server-rendered HTML (Jinja2), no JavaScript, refreshes itself.
+
+    /                 summary counts, rooms grouped by unit, worst first; ?unit= ?status= filters
+    /rooms/{id}       one room: checks, devices, network figures, recent events and how long each lasted
+    /report?days=N    the compliance report per unit
+Every page takes ?lang=vi|en; the default is ``serve --lang``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from collector.report import compliance
+from collector.status import SEVERITY, STATUSES, counts, duration_text
+from collector.views import RoomView, room_view, room_views
+from collector.web.api import BadQuery, int_param
+from collector.web.app import reader, runtime
+from collector.web.i18n import LABELS, LANGS
+
+REFRESH_S = 30
+EVENTS_SHOWN = 50
+# Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
+HANOI = timezone(timedelta(hours=7))
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=True, trim_blocks=True, lstrip_blocks=True,
+)
+
+
+def local_time(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, HANOI).strftime("%H:%M:%S %d/%m/%Y")
+
+
+_env.filters["local_time"] = local_time
+_env.filters["duration"] = duration_text
+
+
+def _lang(request: Request) -> str:
+    lang = request.query_params.get("lang")
+    return lang if lang in LANGS else runtime(request).config.lang
+
+
+def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    lang = _lang(request)
+    html = _env.get_template(template).render(
+        t=LABELS[lang], lang=lang, now=time.time(), refresh_s=REFRESH_S, path=request.url.path,
+        query=lambda **kw: "?" + urlencode({k: v for k, v in {**request.query_params, **kw}.items() if v}),
+        **context,
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def _group(views: list[RoomView]) -> list[tuple[str, list[RoomView]]]:
+    """Units ordered by their worst room, then name; rooms inside already worst first."""
+    groups: dict[str, list[RoomView]] = {}
+    for v in views:
+        groups.setdefault(v.unit, []).append(v)
+    return sorted(groups.items(), key=lambda kv: (-max(r.severity for r in kv[1]), kv[0]))
+
+
+async def overview(request: Request) -> Response:
+    rt = runtime(request)
+    rows = await run_in_threadpool(rt.store.rooms)
+    views = room_views(rows, time.time(), rt.config.offline_factor)
+    units = sorted({v.unit for v in views})
+    unit = request.query_params.get("unit", "")
+    status = request.query_params.get("status", "")
+    shown = [v for v in views if (not unit or v.unit == unit) and (not status or v.status == status)]
+    return await run_in_threadpool(
+        _page, request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
+        groups=_group(shown), units=units, unit=unit, status=status, shown=len(shown),
+    )
+
+
+def _durations(events: list[Any], now: float) -> list[tuple[Any, float, bool]]:
+    """(event, how long the state it entered lasted, still ongoing) for events newest first."""
+    out = []
+    until, ongoing = now, True
+    for e in events:
+        out.append((e, until - e.at, ongoing))
+        until, ongoing = e.at, False
+    return out
+
+
+async def room_page(request: Request) -> Response:
+    rt = runtime(request)
+    room_id = request.path_params["room_id"]
+    row = await run_in_threadpool(rt.store.room, room_id)
+    if row is None:
+        return _page(request, "missing.html", status_code=404, room_id=room_id)
+    now = time.time()
+    events = await run_in_threadpool(rt.store.events, room_id, 0.0, EVENTS_SHOWN)
+    body = json.loads(row["body"]) if row["body"] else None
+    checks = sorted(body["checks"], key=lambda c: -SEVERITY.get(c["status"], -1)) if body else []
+    return _page(request, "room.html", room=room_view(row, now, rt.config.offline_factor), heartbeat=body,
+                 checks=checks, events=_durations(events, now))
+
+
+async def report_page(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        days = int_param(request, "days", 30, 1, 3650)
+    except BadQuery:
+        days = 30
+    result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor)
+    return _page(request, "report.html", report=result, totals=result.totals)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/", reader(overview, html=True)),
+        Route("/rooms/{room_id}", reader(room_page, html=True)),
+        Route("/report", reader(report_page, html=True)),
+    ]

@@ -1,0 +1,91 @@
+"""``POST /api/v1/heartbeat``: authenticate, bound, parse, validate, store once.
+
+Every answer to a client mistake is a 4xx naming the problem: 401 unknown or
+revoked token, 403 token of another room, 413 body over 256 KiB, 415 not JSON,
+422 schema error with the failing field's path. A replay of a stored
+``(room_id, seq)`` gets the same 200 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector.ingest import MAX_BODY, Rejection, decode, to_heartbeat, validate
+from collector.store import hash_token
+from collector.web.app import _credential, runtime
+
+log = logging.getLogger(__name__)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def _read_bounded(request: Request) -> bytes | None:
+    """The body, or None as soon as it exceeds MAX_BODY (nothing more is buffered)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive(request: Request) -> Response:
+    rt = runtime(request)
+
+    def refuse(rejection: Rejection, **headers: str) -> Response:
+        rt.counters.reject(rejection.reason)
+        return JSONResponse(rejection.body(), status_code=rejection.status, headers=headers or None)
+
+    token = _credential(request) if request.headers.get("authorization", "")[:7].lower() == "bearer " else None
+    room_id = rt.store.room_for_token(hash_token(token)) if token else None
+    if room_id is None:
+        return refuse(Rejection(401, "unauthorized", "unknown or revoked token (Authorization: Bearer TOKEN)"),
+                      **{"WWW-Authenticate": "Bearer"})
+    if not _is_json(request.headers.get("content-type", "")):
+        return refuse(Rejection(415, "not_json", "Content-Type must be application/json"))
+    try:
+        raw = await _read_bounded(request)
+    except ClientDisconnect:
+        return refuse(Rejection(400, "disconnected", "client disconnected before the body was complete"))
+    if raw is None:
+        return refuse(Rejection(413, "too_large", f"body larger than {MAX_BODY} bytes"))
+    doc = decode(raw)
+    if isinstance(doc, Rejection):
+        return refuse(doc)
+    claimed = doc.get("room_id") if isinstance(doc, dict) else None
+    if isinstance(claimed, str) and claimed != room_id:
+        return refuse(Rejection(403, "wrong_room", "this token belongs to another room", "room_id"))
+    problem = validate(doc, rt.validator)
+    if problem is not None:
+        return refuse(problem)
+    heartbeat = to_heartbeat(doc, time.time())
+    if isinstance(heartbeat, Rejection):
+        return refuse(heartbeat)
+    try:
+        stored = await rt.writer.submit(heartbeat)
+    except Exception as err:  # the database, not the client: tell the agent to retry later
+        log.error("storing heartbeat %s/%d failed: %s", heartbeat.room_id, heartbeat.seq, err)
+        return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503,
+                            headers={"Retry-After": "10"})
+    if stored:
+        rt.counters.accepted += 1
+    else:
+        rt.counters.duplicates += 1
+    return JSONResponse({"status": "stored" if stored else "duplicate", "room_id": room_id, "seq": heartbeat.seq})
+
+
+def routes() -> list[Route]:
+    return [Route("/api/v1/heartbeat", receive, methods=["POST"])]

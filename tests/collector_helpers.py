@@ -1,0 +1,130 @@
+"""Run the real ``bridge-collector`` for tests: a subprocess on [::1] with a temp database.
+
+    with running_collector(tmp_path, rooms=("room-1",)) as c:
+        httpx.post(c.heartbeat_url, json=..., headers={"Authorization": f"Bearer {c.tokens['room-1']}"})
+        c.stop(); ...; c.start()          # an outage on the same port and database
+        c.heartbeats("room-1")            # what was stored, oldest first
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import httpx
+
+START_TIMEOUT_S = 30.0
+
+
+def collector_command() -> list[str]:
+    """The installed console script next to this Python, else ``python -m collector``."""
+    script = Path(sys.executable).parent / "bridge-collector"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("bridge-collector")
+    return [found] if found else [sys.executable, "-m", "collector"]
+
+
+def run_collector(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run one ``bridge-collector ARGS`` command to completion."""
+    return subprocess.run([*collector_command(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningCollector:
+    url: str
+    heartbeat_url: str
+    tokens: dict[str, str]
+    db: Path
+    process: subprocess.Popen
+    port: int = 0
+    log: Path = field(default_factory=Path)
+    extra_args: Sequence[str] = ()
+
+    def _serve_command(self) -> list[str]:
+        return [*collector_command(), "--db", str(self.db), "serve", "--listen", f"[::1]:{self.port}",
+                "--stamp-port", "0", *self.extra_args]
+
+    def start(self) -> None:
+        """Start (again) on the same port and database; returns once it answers."""
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(self._serve_command(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bridge-collector exited with {self.process.returncode}:\n{self.log.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"bridge-collector did not answer within {START_TIMEOUT_S}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        """SIGTERM and wait (SIGKILL after 15 s)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def heartbeats(self, room_id: str, since_seq: int = 0) -> list[dict]:
+        """Every stored heartbeat of the room with seq > since_seq, oldest first (all pages)."""
+        out: list[dict] = []
+        cursor: int | None = since_seq
+        while cursor is not None:
+            response = httpx.get(f"{self.url}/api/v1/rooms/{room_id}/heartbeats",
+                                 params={"since_seq": cursor, "limit": 1000}, timeout=30)
+            response.raise_for_status()
+            page = response.json()
+            out += page["heartbeats"]
+            cursor = page["next_since_seq"]
+        return out
+
+
+@contextlib.contextmanager
+def running_collector(
+    tmp_path: Path, rooms: Sequence[str] = ("room-1",), extra_args: Sequence[str] = ()
+) -> Iterator[RunningCollector]:
+    """The real ``bridge-collector serve`` on [::1] (free port, no STAMP), rooms enrolled."""
+    db = tmp_path / "collector.db"
+    tokens = {}
+    for room_id in rooms:
+        done = run_collector("--db", str(db), "room", "add", room_id)
+        if done.returncode != 0:
+            raise RuntimeError(f"room add {room_id} failed ({done.returncode}): {done.stderr}")
+        tokens[room_id] = done.stdout.strip()
+    for attempt in range(3):
+        port = free_port()
+        url = f"http://[::1]:{port}"
+        collector = RunningCollector(url=url, heartbeat_url=f"{url}/api/v1/heartbeat", tokens=tokens, db=db,
+                                     process=None, port=port, log=tmp_path / f"collector-{os.getpid()}.log",  # type: ignore[arg-type]
+                                     extra_args=tuple(extra_args))
+        try:
+            collector.start()
+            break
+        except RuntimeError:
+            if attempt == 2:  # the port may have been taken between probing and binding
+                raise
+    try:
+        yield collector
+    finally:
+        if collector.process is not None:
+            collector.stop()
