@@ -23,6 +23,7 @@ from typing import NoReturn, Sequence
 from collector import __version__
 from collector.errors import CollectorError, UsageError
 from collector.listen import ListenError, parse_listen
+from collector.logs import setup_logging
 
 DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
 ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -142,7 +143,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("serving on %s://%s:%d (db %s)", scheme, f"[{host}]" if ":" in host else host, port, config.db)
     try:
         uvicorn.run(create_app(config), host=host, port=port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-                    log_level="warning", access_log=False, lifespan="on")
+                    log_config=None, log_level="warning", access_log=False, lifespan="on")
     finally:
         if reflector:
             reflector.stop()
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 64
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe}
     try:
         return commands[args.command](args)

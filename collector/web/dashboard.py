@@ -76,7 +76,7 @@ async def overview(request: Request) -> Response:
     rt = runtime(request)
     rows = await run_in_threadpool(rt.store.rooms)
     views = room_views(rows, time.time(), rt.config.offline_factor)
-    units = sorted({v.unit for v in views})
+    units = sorted({v.unit for v in views if v.unit})
     unit = request.query_params.get("unit", "")
     status = request.query_params.get("status", "")
     shown = [v for v in views if (not unit or v.unit == unit) and (not status or v.status == status)]

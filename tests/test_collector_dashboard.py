@@ -1,0 +1,91 @@
+"""The dashboard in a real headless Chromium: rooms and statuses are in the rendered page.
+
+The screenshot is kept as build/dashboard.png (and build/dashboard-room.png) for people to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collector.sample import heartbeat
+from collector.web.i18n import LABELS
+from tests.collector_helpers import RunningCollector, running_collector
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build"
+
+
+def chromium(url: str, screenshot: Path, profile: Path) -> str:
+    """Load ``url`` headless, save a screenshot, return the DOM after rendering."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.skip("needs Debian's chromium (make test installs it)")
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+         f"--user-data-dir={profile}", "--window-size=1280,900", f"--screenshot={screenshot}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert screenshot.stat().st_size > 5000
+    return done.stdout
+
+
+def fill(c: RunningCollector) -> None:
+    def send(room: str, body: dict) -> None:
+        r = httpx.post(c.heartbeat_url, json=body, headers={"Authorization": f"Bearer {c.tokens[room]}"})
+        assert r.status_code == 200, r.text
+
+    send("bd-ok", heartbeat("bd-ok", 1, unit="UBND quận Ba Đình", name="Phòng họp A"))
+    send("bd-fail", heartbeat("bd-fail", 1, unit="UBND quận Ba Đình", name="Phòng họp B", status="fail",
+                              failing="devices.cameras"))
+    send("hk-warn", heartbeat("hk-warn", 1, unit="UBND quận Hoàn Kiếm", name="Phòng họp C", status="warn",
+                              failing="probe.jitter"))
+    # hk-silent is enrolled but never reported: offline.
+
+
+def test_dashboard_renders_rooms_and_statuses_in_chromium(tmp_path: Path) -> None:
+    with running_collector(tmp_path, rooms=("bd-ok", "bd-fail", "hk-warn", "hk-silent")) as c:
+        fill(c)
+        dom = chromium(f"{c.url}/", BUILD / "dashboard.png", tmp_path / "profile")
+        t = LABELS["vi"]
+        assert t["title"] in dom
+        statuses = dict(re.findall(r'data-room="([^"]+)" data-status="([a-z]+)"', dom))
+        assert statuses == {"bd-ok": "ok", "bd-fail": "fail", "hk-warn": "warn", "hk-silent": "offline"}
+        # Units in the order of their worst room, rooms worst first inside; hk-silent never said its unit.
+        assert list(statuses) == ["hk-silent", "bd-fail", "bd-ok", "hk-warn"]
+        for status, n in (("ok", 1), ("warn", 1), ("fail", 1), ("offline", 1)):
+            assert re.search(rf'id="count-{status}"[^>]*>{t[status]}<b>{n}</b>', dom), status
+        assert "devices.cameras out of range" in dom and "Nguyễn Văn An 0912 345 678" in dom
+
+        room = chromium(f"{c.url}/rooms/bd-fail?lang=en", BUILD / "dashboard-room.png", tmp_path / "profile")
+        assert "Failing" in room and "Logitech MeetUp" in room and "rtt_ms" in room
+        assert re.search(r'<table id="events">.*Failing', room, re.S)
+
+
+def test_filters_and_languages(tmp_path: Path) -> None:
+    with running_collector(tmp_path, rooms=("bd-ok", "bd-fail", "hk-warn", "hk-silent")) as c:
+        fill(c)
+        page = httpx.get(f"{c.url}/", params={"unit": "UBND quận Hoàn Kiếm"}).text
+        assert re.findall(r'data-room="([^"]+)"', page) == ["hk-warn"]
+        page = httpx.get(f"{c.url}/", params={"status": "fail", "lang": "en"}).text
+        assert re.findall(r'data-room="([^"]+)"', page) == ["bd-fail"]
+        assert 'lang="en"' in page and LABELS["en"]["title"] in page
+        assert httpx.get(f"{c.url}/rooms/none").status_code == 404
+        # Room names are escaped, not injected.
+        r = httpx.post(c.heartbeat_url, json=heartbeat("bd-ok", 2, name="<script>alert(1)</script>"),
+                       headers={"Authorization": f"Bearer {c.tokens['bd-ok']}"})
+        assert r.status_code == 200
+        page = httpx.get(f"{c.url}/").text
+        assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_labels_exist_in_both_languages() -> None:
+    assert LABELS["vi"].keys() == LABELS["en"].keys()
