@@ -30,44 +30,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, require_root
+from tests.daemon_helpers import NotifySocket, wait_for
+from tests.debian_tree import (SUITE, SYSTEM_PATH, Chroot, as_nobody, base_tarball, launcher, ok, run,
+                               sandboxed, seccomp_available, system_env)
+from tests.netns import netns_available
 
 BUILD = REPO / "build"
-CACHE = Path("/var/cache/bridge-room-test")
-SUITE = "bookworm"
-# Debian's own tools, whatever PATH the suite runs with (pyenv, venv).
-SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 TOOLS = ("dpkg-buildpackage", "lintian", "mmdebstrap", "systemd-analyze", "unshare")
-# Installed in the base tree: man-db lets `systemd-analyze verify` find the units' man pages.
-BASE_INCLUDE = ("man-db",)
-# Downloaded into the base tree's apt cache, not installed: what the packages pull in.
-BASE_DOWNLOAD = (
-    "python3", "python3-psutil", "python3-pyudev", "python3-httpx", "python3-watchdog",
-    "procps", "systemd", "iperf3",
-    "python3-starlette", "python3-uvicorn", "python3-jinja2", "python3-jsonschema",
-)
 AGENT_UNIT = "bridge-agent.service"
 UNITS = (AGENT_UNIT, "bridge-collector.service", "bridge-collector-probe.service")
 MAX_AGENT_EXPOSURE = 2.5
 UPGRADE_VERSION = "0.1.0+test1"
 
 pytestmark = pytest.mark.root
-
-
-def _system_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(PATH=SYSTEM_PATH, LC_ALL="C.UTF-8", DEBIAN_FRONTEND="noninteractive",
-               SYSTEMD_COLORS="0", SYSTEMD_URLIFY="0", **extra)
-    return env
-
-
-def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, env=_system_env(), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def _ok(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 0, f"{proc.args} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc.stdout
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,7 +63,7 @@ class Build:
 
 
 def _collect(outdir: Path, version: str) -> Build:
-    arch = _ok(_run(["dpkg", "--print-architecture"])).strip()
+    arch = ok(run(["dpkg", "--print-architecture"])).strip()
     build = Build(
         changes=outdir / f"bridge-room_{version}_{arch}.changes",
         agent=outdir / f"bridge-room-agent_{version}_all.deb",
@@ -111,7 +86,7 @@ def built() -> Build:
     """`make deb`, exactly as documented: the .debs and .changes land in build/."""
     for stale in BUILD.glob("bridge-room*_*.*"):
         stale.unlink()
-    _ok(_run(["make", "deb"], cwd=REPO))
+    ok(run(["make", "deb"], cwd=REPO))
     assert not (REPO / "debian").exists(), "make deb must not leave a debian/ at the top of the repository"
     return _collect(BUILD, _source_version())
 
@@ -131,13 +106,13 @@ def upgrade_build(built: Build, tmp_path_factory: pytest.TempPathFactory) -> Bui
         "Thu, 26 Nov 2026 00:00:00 +0000\n\n"
     )
     changelog.write_text(entry + changelog.read_text())
-    _ok(_run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree))
+    ok(run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree))
     return _collect(outdir, UPGRADE_VERSION)
 
 
 def test_both_packages_build_with_private_module_dirs(built: Build) -> None:
-    agent_files = _ok(_run(["dpkg-deb", "-c", str(built.agent)]))
-    collector_files = _ok(_run(["dpkg-deb", "-c", str(built.collector)]))
+    agent_files = ok(run(["dpkg-deb", "-c", str(built.agent)]))
+    collector_files = ok(run(["dpkg-deb", "-c", str(built.collector)]))
     assert "./usr/share/bridge-room-agent/agent/cli.py" in agent_files
     assert "./usr/share/bridge-room-collector/collector/probe/stamp.py" in collector_files
     assert "./usr/share/bridge-room-collector/collector/schema/heartbeat-v1.schema.json" in collector_files
@@ -152,20 +127,20 @@ def test_both_packages_build_with_private_module_dirs(built: Build) -> None:
                  "./lib/systemd/system/bridge-collector-probe.service",
                  "./usr/share/man/man8/bridge-collector.8.gz"):
         assert path in collector_files
-    depends = _ok(_run(["dpkg-deb", "-f", str(built.agent), "Depends", "Recommends"]))
+    depends = ok(run(["dpkg-deb", "-f", str(built.agent), "Depends", "Recommends"]))
     for dep in ("python3-psutil", "python3-pyudev", "python3-httpx", "python3-watchdog", "iperf3"):
         assert dep in depends
 
 
 def test_lintian_has_no_errors_or_warnings(built: Build) -> None:
-    proc = _run(["lintian", "--fail-on", "error,warning", "--display-level", ">=warning",
+    proc = run(["lintian", "--fail-on", "error,warning", "--display-level", ">=warning",
                  str(built.changes)], timeout=900)
     tags = [line for line in proc.stdout.splitlines() if re.match(r"^[EW]: ", line)]
     assert proc.returncode == 0 and not tags, "\n".join(tags) or proc.stderr
 
 
 def _exposure(unit_file: Path) -> float:
-    proc = _run(["systemd-analyze", "security", "--offline=true", str(unit_file)])
+    proc = run(["systemd-analyze", "security", "--offline=true", str(unit_file)])
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
     assert match, proc.stdout + proc.stderr
     return float(match.group(1))
@@ -229,42 +204,33 @@ runtime_dir = "run"
 
 
 @pytest.fixture(scope="module")
-def packaged_agent(built: Build) -> Iterator[Path]:
-    """The built package unpacked, readable by an unprivileged user, with an enrolled config."""
+def unpacked(built: Build) -> Iterator[Path]:
+    """Both packages unpacked where an unprivileged user can read them, with an enrolled config."""
+    if not seccomp_available():
+        pytest.skip("needs python3-seccomp (make test installs it through APT_TEST)")
     root = Path(tempfile.mkdtemp(prefix="bridge-room-sandbox-"))
     root.chmod(0o755)
-    _ok(_run(["dpkg-deb", "-x", str(built.agent), str(root)]))
+    for deb in (built.agent, built.collector):
+        ok(run(["dpkg-deb", "-x", str(deb), str(root)]))
     (root / "agent.toml").write_text(SANDBOXED_CONFIG)
     (root / "token").write_text("s3cr3t-room-token\n")
-    for sub in ("state", "run"):
+    for sub in ("state", "run", "collector"):
         (root / sub).mkdir()
         shutil.chown(root / sub, "nobody", "nogroup")
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _sandboxed(unit: Path, *cmd: str) -> subprocess.CompletedProcess[str]:
-    """COMMAND as an unprivileged user holding only CAP_NET_RAW (like User= and
-    AmbientCapabilities=), under the unit's system call, W^X and socket filters."""
-    if _run(["python3", "-c", "import seccomp"]).returncode != 0:
-        pytest.skip("needs python3-seccomp (make test installs it through APT_TEST)")
-    return _run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                 "--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw", "--bounding-set=-all,+net_raw",
-                 "--", "python3", str(REPO / "packaging/unit-seccomp"), str(unit), "--", *cmd], timeout=120)
-
-
 def _packaged_diagnose(unit: Path, root: Path) -> list[dict]:
-    launcher = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-                "from agent.cli import main; sys.exit(main())")
-    proc = _sandboxed(unit, "python3", "-I", "-B", "-c", launcher, str(root / "usr/share/bridge-room-agent"),
-                      "--config", str(root / "agent.toml"), "diagnose", "--json", "--no-bandwidth")
+    proc = run(sandboxed(unit, "net_raw", *launcher(root, "bridge-room-agent", "agent"),
+                         "--config", str(root / "agent.toml"), "diagnose", "--json", "--no-bandwidth"))
     assert proc.returncode in (0, 1, 2), proc.stderr
     return json.loads(proc.stdout)["checks"]
 
 
-def test_agent_runs_under_its_units_seccomp_sandbox(built: Build, packaged_agent: Path) -> None:
+def test_agent_runs_under_its_units_seccomp_sandbox(built: Build, unpacked: Path) -> None:
     unit = REPO / "packaging/debian/bridge-room-agent.bridge-agent.service"
-    checks = _packaged_diagnose(unit, packaged_agent)
+    checks = _packaged_diagnose(unit, unpacked)
     crashed = [c for c in checks if "crashed" in c["summary"] or "not permitted" in c["summary"]]
     assert not crashed, crashed
     by_name = {c["name"]: c for c in checks}
@@ -273,113 +239,112 @@ def test_agent_runs_under_its_units_seccomp_sandbox(built: Build, packaged_agent
         assert by_name["mcu.icmp"]["status"] == "ok", by_name["mcu.icmp"]
 
 
-def test_the_sandbox_emulation_bites(built: Build, packaged_agent: Path) -> None:
+def test_the_sandbox_emulation_bites(built: Build, unpacked: Path) -> None:
     """Without the unit's adjtimex exception host.clock cannot read the clock, and W^X holds."""
     unit = REPO / "packaging/debian/bridge-room-agent.bridge-agent.service"
-    without = packaged_agent / "without-adjtimex.service"  # readable by the sandbox's user
+    without = unpacked / "without-adjtimex.service"  # readable by the sandbox's user
     without.write_text("".join(line for line in unit.read_text().splitlines(keepends=True)
                                if not line.startswith("SystemCallFilter=adjtimex")))
-    clock = next(c for c in _packaged_diagnose(without, packaged_agent) if c["name"] == "host.clock")
+    clock = next(c for c in _packaged_diagnose(without, unpacked) if c["name"] == "host.clock")
     assert "crashed" in clock["summary"], clock
-    wx = _sandboxed(unit, "python3", "-c",
-                    "import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)")
+    wx = run(sandboxed(unit, "net_raw", "/usr/bin/python3", "-c",
+                       "import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)"))
     assert wx.returncode != 0 and "PermissionError" in wx.stderr, wx.stderr
 
 
+def _enrolled_for_sandbox(root: Path) -> str:
+    return f"""\
+[room]
+id = "hn-pkg-1"
+
+[central]
+url = "http://[::1]:8443/api/v1/heartbeat"
+token_file = "{root / 'token'}"
+interval_s = 2
+
+[mcu]
+host = "::1"
+tcp_ports = [8443]
+
+[probe]
+http_port = 8443
+duration_s = 1
+
+[agent]
+state_dir = "{root / 'state'}"
+runtime_dir = "{root / 'run'}"
+"""
+
+
+def test_service_in_its_sandbox_waits_for_configuration_then_heartbeats(unpacked: Path) -> None:
+    """Both services as their units run them (unprivileged, one capability, the units' filters)
+    in a private network namespace: the collector binds the STAMP port 862; the agent, started
+    on the shipped unconfigured file, is READY and "waiting for configuration", picks up the
+    edited file by itself, and its heartbeats reach the collector; SIGTERM stops it cleanly."""
+    reason = netns_available()
+    if reason:
+        pytest.skip(reason)
+    ns = f"br-pkg-{os.getpid()}"
+    db = unpacked / "collector/collector.db"
+    collector_cmd = launcher(unpacked, "bridge-room-collector", "collector")
+    token = ok(run(as_nobody(*collector_cmd, "--db", str(db), "room", "add", "hn-pkg-1"))).strip()
+    (unpacked / "token").write_text(token + "\n")
+    config = unpacked / "agent.toml"
+    shutil.copy(unpacked / "etc/bridge-agent/agent.toml", config)  # the shipped, unconfigured sample
+    notify = NotifySocket(unpacked / "notify.sock")
+    (unpacked / "notify.sock").chmod(0o666)
+    ok(run(["ip", "netns", "add", ns]))
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, *cmd: str) -> subprocess.Popen:
+        with open(unpacked / f"{name}.log", "wb") as log:
+            procs.append(subprocess.Popen(["ip", "netns", "exec", ns, *cmd], env=system_env(),
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log))
+        return procs[-1]
+
+    try:
+        ok(run(["ip", "-n", ns, "link", "set", "lo", "up"]))
+        start("collector", *sandboxed(unpacked / "lib/systemd/system/bridge-collector.service", "net_bind_service",
+                                      *collector_cmd, "--db", str(db), "serve", "--listen", "[::1]:8443",
+                                      "--stamp-port", "862"))
+        wait_for(lambda: run(["ip", "netns", "exec", ns, "ss", "-Hln", "sport = :862 or sport = :8443"])
+                 .stdout.count("[::1]") == 2, 30, what="the collector on [::1]:8443 and UDP 862")
+        agent = start("agent", "env", f"NOTIFY_SOCKET={unpacked / 'notify.sock'}", "WATCHDOG_USEC=180000000",
+                      *sandboxed(unpacked / "lib/systemd/system/bridge-agent.service", "net_raw",
+                                 *launcher(unpacked, "bridge-room-agent", "agent"), "--config", str(config), "run"))
+        wait_for(lambda: any("READY=1" in m and "STATUS=waiting for configuration" in m for m in notify.messages),
+                 30, what="READY=1 with STATUS=waiting for configuration")
+        assert agent.poll() is None, (unpacked / "agent.log").read_text()
+
+        config.write_text(_enrolled_for_sandbox(unpacked))
+
+        def last_seq() -> int:
+            listing = ok(run(as_nobody(*collector_cmd, "--db", str(db), "room", "list", "--json")))
+            return json.loads(listing)["rooms"][0]["last_seq"] or 0
+
+        wait_for(lambda: last_seq() >= 2, 60, interval=0.5,
+                 what="two heartbeats accepted by the collector")
+        assert any(m.startswith("STATUS=") and "waiting" not in m for m in notify.messages), notify.messages
+        assert any("WATCHDOG=1" in m for m in notify.messages)
+        agent.terminate()
+        assert agent.wait(10) == 0, (unpacked / "agent.log").read_text()
+        assert token not in (unpacked / "agent.log").read_text(), "the token is never logged"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        notify.close()
+        run(["ip", "netns", "del", ns])
+
+
 # -- the clean Debian 12 tree -------------------------------------------------------------------
-
-def _mirror_sources() -> str:
-    """This machine's Debian 12 apt sources as deb822 stanzas (third-party repositories left out)."""
-    stanzas: list[str] = []
-    apt = Path("/etc/apt")
-    for path in sorted([apt / "sources.list", *(apt / "sources.list.d").glob("*.list")]):
-        if not path.is_file():
-            continue
-        for line in path.read_text().splitlines():
-            match = re.match(r"^\s*deb\s+(?:\[(?P<opts>[^]]*)\]\s+)?(?P<uri>\S+)\s+(?P<suite>\S+)\s+(?P<comps>.+)$", line)
-            if match and match["suite"].startswith(SUITE):
-                signed = re.search(r"signed-by=(\S+)", match["opts"] or "")
-                stanzas.append(_stanza(match["uri"], [match["suite"]], signed.group(1) if signed else None))
-    for path in sorted((apt / "sources.list.d").glob("*.sources")):
-        for block in re.split(r"\n\s*\n", path.read_text()):
-            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", block, flags=re.MULTILINE))
-            if "deb" not in fields.get("Types", "").split() or fields.get("Enabled", "yes") == "no":
-                continue
-            suites = [s for s in fields.get("Suites", "").split() if s.startswith(SUITE)]
-            for uri in fields.get("URIs", "").split():
-                if suites:
-                    stanzas.append(_stanza(uri, suites, fields.get("Signed-By")))
-    # Only Debian's archive: a third-party repository must not satisfy a dependency.
-    stanzas = [s for s in stanzas if "debian" in s.split("\n")[1]]
-    if not stanzas:
-        pytest.skip(f"needs a Debian {SUITE} mirror in /etc/apt/sources.list*")
-    return "\n".join(stanzas)
-
-
-def _stanza(uri: str, suites: list[str], signed_by: str | None) -> str:
-    keyring = signed_by or "/usr/share/keyrings/debian-archive-keyring.gpg"
-    return (f"Types: deb\nURIs: {uri}\nSuites: {' '.join(suites)}\nComponents: main\n"
-            f"Signed-By: {keyring}\n")
-
-
-def _base_tarball() -> Path:
-    sources = _mirror_sources()
-    key = hashlib.sha256("\n".join([SUITE, sources, *BASE_INCLUDE, "--", *BASE_DOWNLOAD]).encode()).hexdigest()[:16]
-    tarball = CACHE / f"base-{SUITE}-{key}.tar"
-    if tarball.is_file():
-        return tarball
-    CACHE.mkdir(parents=True, exist_ok=True)
-    for old in CACHE.glob(f"base-{SUITE}-*.tar"):
-        old.unlink()  # another package list or mirror: a stale cache only costs disk
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        sources_file = Path(tmp) / "debian.sources"
-        sources_file.write_text(sources)
-        partial = Path(tmp) / "base.tar"
-        download = " ".join(BASE_DOWNLOAD)
-        _ok(_run([
-            "mmdebstrap", "--variant=apt", f"--include={','.join(BASE_INCLUDE)}",
-            # Keep apt's lists and downloaded .debs: the test installs offline from them.
-            "--skip=cleanup/apt/lists", "--skip=cleanup/apt/cache",
-            f"--customize-hook=chroot \"$1\" apt-get install --download-only -y -q {download}",
-            SUITE, str(partial), str(sources_file),
-        ], timeout=900))
-        partial.rename(tarball)
-    return tarball
-
-
-class Chroot:
-    """An extracted base tree; each command runs in its own mount and pid namespace, so the
-    /proc, /sys and /dev mounts vanish with the command and nothing leaks onto the host."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def run(self, *cmd: str, user: str | None = None, group: str | None = None, check: bool = True,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        if user is not None:
-            cmd = ("setpriv", f"--reuid={user}", f"--regid={group or user}", "--init-groups", "--", *cmd)
-        script = ('r=$1; shift; mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" '
-                  '&& exec chroot "$r" "$@"')
-        proc = _run(["unshare", "--mount", "--pid", "--fork", f"--mount-proc={self.root}/proc",
-                     "--", "sh", "-c", script, "sh", str(self.root), *cmd], timeout=timeout)
-        if check:
-            _ok(proc)
-        return proc
-
-    def path(self, inside: str) -> Path:
-        return self.root / inside.lstrip("/")
-
-    def apt_install(self, *debs: Path) -> None:
-        for deb in debs:
-            shutil.copy(deb, self.path("/tmp"))
-        self.run("apt-get", "install", "-y", "-q", *(f"/tmp/{deb.name}" for deb in debs))
-
 
 @pytest.fixture(scope="module")
 def chroot(built: Build, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chroot]:
     root = tmp_path_factory.mktemp("debian12") / "root"
     root.mkdir()
-    _ok(_run(["tar", "-x", "-f", str(_base_tarball()), "-C", str(root)]))
+    ok(run(["tar", "-x", "-f", str(base_tarball()), "-C", str(root)]))
     tree = Chroot(root)
     tree.apt_install(built.agent, built.collector)
     yield tree
@@ -416,8 +381,24 @@ def test_installed_commands_run(chroot: Chroot) -> None:
     assert isinstance(document, dict)
 
 
-def test_collector_command_runs(chroot: Chroot) -> None:
-    assert chroot.run("bridge-collector", "--help", check=False).returncode == 0
+def test_collector_serves_with_the_shipped_defaults(chroot: Chroot) -> None:
+    """The unit's ExecStart with /etc/default/bridge-collector, as its user with CAP_NET_BIND_SERVICE
+    (port 862), in the tree's own network namespace: it serves until stopped."""
+    token = chroot.path("/etc/bridge-collector/read-token").read_text().strip()
+    assert len(token) >= 16 and _stat(chroot, "/etc/bridge-collector/read-token") == "640 root:bridge-collector"
+    serve = (". /etc/default/bridge-collector && exec timeout 8 bridge-collector serve "
+             "--db /var/lib/bridge-collector/collector.db $BRIDGE_COLLECTOR_OPTS")
+    proc = chroot.run("sh", "-c", serve, user="bridge-collector", caps="net_bind_service", check=False)
+    assert proc.returncode == 124 and "serving on http://[::]:8443" in proc.stderr, proc.stderr
+
+
+def test_collector_enrols_a_room_as_its_service_user(chroot: Chroot) -> None:
+    as_service = ("runuser", "-u", "bridge-collector", "--", "bridge-collector")
+    token = chroot.run(*as_service, "room", "add", "hn-test-1", "--unit", "UBND phường Thử").stdout.strip()
+    assert len(token) >= 20 and "\n" not in token
+    rooms = json.loads(chroot.run(*as_service, "room", "list", "--json").stdout)["rooms"]
+    assert [r["room_id"] for r in rooms] == ["hn-test-1"]
+    assert _stat(chroot, "/var/lib/bridge-collector/collector.db").endswith(" bridge-collector:bridge-collector")
 
 
 def test_system_user_and_groups(chroot: Chroot) -> None:
