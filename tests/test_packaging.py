@@ -326,6 +326,10 @@ def test_service_in_its_sandbox_waits_for_configuration_then_heartbeats(unpacked
                  what="two heartbeats accepted by the collector")
         assert any(m.startswith("STATUS=") and "waiting" not in m for m in notify.messages), notify.messages
         assert any("WATCHDOG=1" in m for m in notify.messages)
+        status = run(as_nobody(*launcher(unpacked, "bridge-room-agent", "agent"), "--config", str(config),
+                               "status", "--json"))
+        state = json.loads(status.stdout)
+        assert state["state"] == "running" and state["last_delivery"]["at"], state
         agent.terminate()
         assert agent.wait(10) == 0, (unpacked / "agent.log").read_text()
         assert token not in (unpacked / "agent.log").read_text(), "the token is never logged"
@@ -419,6 +423,8 @@ def test_file_modes_and_conffile(chroot: Chroot) -> None:
     conffiles = chroot.run("dpkg-query", "-W", "-f=${Conffiles}", "bridge-room-agent").stdout
     assert "/etc/bridge-agent/agent.toml" in conffiles
     assert "/etc/bridge-agent/token" not in conffiles
+    # Recommends are installed by default: the iperf3 probe mode works out of the box.
+    assert chroot.run("dpkg-query", "-W", "-f=${db:Status-Abbrev}", "iperf3").stdout.startswith("ii")
     assert chroot.path("/etc/bridge-agent/agent.toml").read_text() == (REPO / "config/agent.toml").read_text()
     assert not list(chroot.path("/usr/lib/python3/dist-packages").glob("agent*"))
     # Enabled for boot (no systemd runs in the tree, so nothing is started).
