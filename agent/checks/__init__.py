@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from agent.checks.base import Check, CheckContext, run_checks
 from agent.checks.config_check import check_config
+from agent.checks.devices import check_cameras, check_microphones, check_speakers
 from agent.checks.host_clock import check_clock
 from agent.checks.host_disk import check_disk
 from agent.checks.host_memory import check_memory
@@ -29,6 +30,9 @@ __all__ = ["Check", "CheckContext", "REGISTRY", "run_checks", "select"]
 REGISTRY: tuple[Check, ...] = (
     Check("config", "config", check_config),
     # -- devices: agent/checks/devices.py --
+    Check("devices.cameras", "devices", check_cameras),
+    Check("devices.microphones", "devices", check_microphones),
+    Check("devices.speakers", "devices", check_speakers),
     # -- network chain, in order: agent/checks/net_*.py, mcu_*.py, probe_*.py --
     # Stages 1-4 gate everything after them; MCU and probe stages are independent.
     Check("net.link", "net", check_link),
