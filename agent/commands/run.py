@@ -12,6 +12,12 @@ import argparse
 import os
 import sys
 
+# httpx's optional command-line client pulls in rich, pygments and click (about 7 MB of
+# resident memory, a sixth of the service's budget) when they happen to be installed;
+# the service never uses it. Marking the module absent makes httpx skip it, as it
+# does when those packages are missing. Must run before anything imports httpx.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 from agent.commands.common import paths_from
 from agent.config import load_config, resolve_config_path
 

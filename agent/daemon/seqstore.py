@@ -54,6 +54,8 @@ class SeqStore:
             self._store(seq)
 
     def _store(self, seq: int) -> None:
+        # In memory first: if the write fails (disk full), ``seq`` is still never handed out
+        # again by this process, and the spool file that holds it heals the file at start.
+        self._last = seq
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, f"{seq}\n".encode("ascii"))
-        self._last = seq

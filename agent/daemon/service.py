@@ -31,6 +31,7 @@ from agent.daemon.sender import Sender
 from agent.daemon.seqstore import SeqStore
 from agent.daemon.spool import Spool
 from agent.daemon.state import iso, status_line, write_state
+from agent.errors import DeliveryError
 try:  # TEMPORARY until the device and network packages are merged
     from agent.devices import DeviceWatcher, scan
 except ImportError:
@@ -44,7 +45,15 @@ log = logging.getLogger("agent.daemon")
 WAITING = "waiting for configuration"
 ENROLMENT_POLL_S = 5.0
 RELOAD_SETTLE_S = 0.2  # an editor's save is several events: read the file once they settle
-SHUTDOWN_LOCK_S = 4.0
+SHUTDOWN_LOCK_S = 3.0
+WATCHER_STOP_S = 0.5
+
+
+def _stop_quietly(watcher: Any) -> None:
+    try:
+        watcher.stop()
+    except Exception:  # stopping must not fail the stop
+        log.exception("event=watcher.stop_failed")
 
 
 class Service:
@@ -120,10 +129,10 @@ class Service:
             self.sender.stop()
         for watcher in (self._device_watcher, self._config_watcher):
             if watcher is not None:
-                try:
-                    watcher.stop()
-                except Exception:  # stopping must not fail the stop
-                    log.exception("event=watcher.stop_failed")
+                # Bounded: a watcher stuck in its own thread must not hold up the exit.
+                stopper = threading.Thread(target=_stop_quietly, args=(watcher,), daemon=True)
+                stopper.start()
+                stopper.join(WATCHER_STOP_S)
         # Wait for a heartbeat write in progress; never interrupt it.
         locked = self.write_lock.acquire(timeout=SHUTDOWN_LOCK_S)
         self.notifier.stopping()
@@ -360,10 +369,15 @@ class Service:
             # Spool first, then the counter: a crash in between is healed at start (raise_to).
             # The sender cannot send (and delete) the new file before the counter is committed,
             # or a crash in between would hand the same number to a different heartbeat.
-            with self.spool.locked():
-                self.spool.put(seq, heartbeat.encode(doc))
-                self.seq.commit(seq)
-                self.spool.reported_dropped(dropped)
+            try:
+                with self.spool.locked():
+                    self.spool.put(seq, heartbeat.encode(doc))
+                    self.seq.commit(seq)
+                    self.spool.reported_dropped(dropped)
+            except (DeliveryError, OSError) as err:
+                # Disk full or read-only: keep running (host.disk says why); the number is reused.
+                logfmt.event(log, "heartbeat.spool_failed", logging.ERROR, seq=seq, error=str(err))
+                return
         self.sender.poke()
         logfmt.event(log, "heartbeat.spooled", seq=seq, status=doc["status"], spool_depth=self.spool.depth,
                      dropped=dropped)
@@ -385,6 +399,11 @@ class Service:
         self.notifier.status(text)
 
     def _write_state(self, state: str | None = None, problems: list[str] | None = None) -> None:
+        # Built and written under one lock: a slower thread must not write an older picture last.
+        with self._state_lock:
+            self._write_state_locked(state, problems)
+
+    def _write_state_locked(self, state: str | None, problems: list[str] | None) -> None:
         doc: dict[str, Any] = {
             "pid": os.getpid(),
             "updated_at": iso(time.time()),
@@ -409,8 +428,7 @@ class Service:
                                "failures": delivery.failures},
                 "checks": [r.to_json() for r in self.results],
             })
-        with self._state_lock:
-            try:
-                write_state(self.config.agent.runtime_dir, doc)
-            except OSError as err:
-                logfmt.event(log, "state.write_failed", logging.WARNING, error=err.strerror)
+        try:
+            write_state(self.config.agent.runtime_dir, doc)
+        except OSError as err:
+            logfmt.event(log, "state.write_failed", logging.WARNING, error=err.strerror)
