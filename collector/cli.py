@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--read-token-file", metavar="FILE",
                        help="file holding the token the API, dashboard and /metrics require; "
                             "required unless listening on loopback only")
+    serve.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto",
+                       help="HTTP parser: httptools (C, faster) when installed, else h11 [auto]")
     serve.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between offline sweeps [2]")
 
     room = sub.add_parser("room", help="enrol, list and revoke rooms")
@@ -143,7 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("serving on %s://%s:%d (db %s)", scheme, f"[{host}]" if ":" in host else host, port, config.db)
     try:
         uvicorn.run(create_app(config), host=host, port=port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-                    log_config=None, log_level="warning", access_log=False, lifespan="on")
+                    http=args.http, log_config=None, log_level="warning", access_log=False, lifespan="on")
     finally:
         if reflector:
             reflector.stop()

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import queue
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "heartbeat-v1.schema.json"
 MAX_BODY = 256 * 1024
 MAX_BATCH = 512
+CHECKPOINT_EVERY_S = 0.5
+# Beyond this the WAL is restarted even if that makes the writer wait a moment.
+WAL_LIMIT_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -120,15 +124,19 @@ def parse_heartbeat(raw: bytes, validator: Validator) -> dict[str, Any] | Reject
     return validate(doc, validator) or doc
 
 
-def to_heartbeat(doc: dict[str, Any], received_at: float) -> Heartbeat | Rejection:
-    """A valid heartbeat document -> the row storage keeps."""
-    try:
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-        body.encode("utf-8")
-    except RecursionError:
-        return Rejection(422, "schema", "body is nested too deeply", "$")
-    except UnicodeEncodeError:
-        return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
+# A JSON escape of a UTF-16 surrogate: the only way a lone surrogate can get into a string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbeat | Rejection:
+    """A valid heartbeat document (and its bytes, stored as received) -> the row storage keeps."""
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
+        except RecursionError:
+            return Rejection(422, "schema", "body is nested too deeply", "$")
     failing = failing_checks(doc["checks"])
     room = doc["room"]
     return Heartbeat(
@@ -144,7 +152,7 @@ def to_heartbeat(doc: dict[str, Any], received_at: float) -> Heartbeat | Rejecti
         contact=room.get("contact"),
         failing=json.dumps([c.__dict__ for c in failing], ensure_ascii=False),
         failing_names=" ".join(c.name for c in failing if c.status == "fail"),
-        body=body,
+        body=raw.decode("utf-8"),
     )
 
 
@@ -162,16 +170,21 @@ class Writer:
         self._on_events = on_events
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="collector-writer", daemon=True)
+        self._checkpointer = threading.Thread(target=self._checkpoint, name="collector-checkpoint", daemon=True)
+        self._stopped = threading.Event()
         self.batches = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._thread.start()
+        self._checkpointer.start()
 
     def stop(self) -> None:
         """Write what is queued, then stop."""
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
+        self._stopped.set()
+        self._checkpointer.join(timeout=30)
 
     async def submit(self, hb: Heartbeat) -> bool:
         """Queue one heartbeat and wait for its commit: True if new, False if a replay."""
@@ -185,7 +198,17 @@ class Writer:
         self._queue.put((job, future))
         return await future
 
+    def _checkpoint(self) -> None:
+        """Checkpoints off the ingest path (the writer's connection never checkpoints)."""
+        while not self._stopped.wait(CHECKPOINT_EVERY_S):
+            try:
+                self._store.checkpoint(restart=self._store.wal_bytes() > WAL_LIMIT_BYTES)
+            except Exception as err:  # busy or I/O: try again next round
+                log.warning("WAL checkpoint failed: %s", err)
+        self._store.checkpoint(restart=True)
+
     def _run(self) -> None:
+        self._store.become_writer()
         while True:
             item = self._queue.get()
             if item is _STOP:

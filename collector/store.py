@@ -86,7 +86,7 @@ class Heartbeat:
     contact: str | None
     failing: str  # JSON list of {name, status, summary} for fail and warn checks
     failing_names: str  # space-separated names of failed checks, for the report
-    body: str  # the heartbeat as received, re-serialised
+    body: str  # the heartbeat as received
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,24 @@ class Store:
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def become_writer(self) -> None:
+        """This thread's connection stops checkpointing on commit; ``checkpoint`` does it elsewhere.
+
+        An automatic checkpoint runs inside the commit that crosses the threshold, so the
+        heartbeats waiting on that commit would wait for the copy and the fsync as well.
+        """
+        self._conn().execute("PRAGMA wal_autocheckpoint=0")
+
+    def checkpoint(self, *, restart: bool = False) -> None:
+        """Copy the WAL into the database; RESTART waits for the writer so the WAL can start over."""
+        self._conn().execute(f"PRAGMA wal_checkpoint({'RESTART' if restart else 'PASSIVE'})").fetchall()
+
+    def wal_bytes(self) -> int:
+        try:
+            return Path(f"{self.path}-wal").stat().st_size
+        except OSError:
+            return 0
 
     def close(self) -> None:
         with self._lock:
@@ -183,8 +201,11 @@ class Store:
     def rooms(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:
         """Every room's latest state, without heartbeat bodies (cheap for 10,000 rooms)."""
         where = "" if include_revoked else "WHERE revoked_at IS NULL"
-        rows = self._conn().execute(f"SELECT {_ROOM_COLUMNS} FROM rooms {where} ORDER BY room_id").fetchall()
-        return [dict(r) for r in rows]
+        cur = self._conn().cursor()
+        cur.row_factory = None  # plain tuples: twice as fast as sqlite3.Row for 10,000 rooms
+        cur.execute(f"SELECT {_ROOM_COLUMNS} FROM rooms {where} ORDER BY room_id")
+        columns = [d[0] for d in cur.description]
+        return [dict(zip(columns, row)) for row in cur.fetchall()]
 
     def room(self, room_id: str) -> dict[str, Any] | None:
         row = self._conn().execute(

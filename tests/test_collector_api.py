@@ -247,3 +247,22 @@ def test_probe_endpoints_are_served_by_the_collector(tmp_path: Path) -> None:
     with running_collector(tmp_path) as c:
         r = httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000})
         assert r.status_code == 200 and len(r.content) == 1000
+
+
+def test_retention_removes_old_history(tmp_path: Path) -> None:
+    from collector.ingest import to_heartbeat
+    from collector.store import Store
+
+    store = Store(tmp_path / "collector.db")
+    store.add_room("old-1")
+    long_ago = time.time() - 3 * 86400
+    for seq in (1, 2):
+        doc = heartbeat("old-1", seq)
+        hb = to_heartbeat(doc, json.dumps(doc).encode(), long_ago + seq)
+        store.write_heartbeats([hb])  # type: ignore[list-item]
+    store.close()
+    with running_collector(tmp_path, rooms=("new-1",), extra_args=("--retention-days", "2", "--sweep-interval", "0.2")) as c:
+        send(c, "new-1", heartbeat("new-1", 1))
+        wait_for(lambda: c.heartbeats("old-1") == [])
+        assert len(c.heartbeats("new-1")) == 1
+        assert rooms_by_id(c)["old-1"]["last_seq"] == 2  # the room's latest state is kept

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from collector.sample import heartbeat
+from collector.store import Store
 from collector.web.i18n import LABELS
 from tests.collector_helpers import RunningCollector, running_collector
 
@@ -89,3 +90,24 @@ def test_filters_and_languages(tmp_path: Path) -> None:
 
 def test_labels_exist_in_both_languages() -> None:
     assert LABELS["vi"].keys() == LABELS["en"].keys()
+
+
+def test_large_dashboard_is_paged_worst_first(tmp_path: Path) -> None:
+    store = Store(tmp_path / "collector.db")
+    for i in range(1203):
+        store.add_room(f"r-{i:04d}", unit=f"Unit {i % 7}")
+    store.close()
+    with running_collector(tmp_path, rooms=("bad",)) as c:
+        r = httpx.post(c.heartbeat_url, json=heartbeat("bad", 1, status="fail", failing="net.link", unit="Unit Z"),
+                       headers={"Authorization": f"Bearer {c.tokens['bad']}"})
+        assert r.status_code == 200
+        first = httpx.get(f"{c.url}/").text
+        rooms = re.findall(r'data-room="([^"]+)"', first)
+        assert len(rooms) == 1000
+        assert re.search(r'id="count-offline"[^>]*>[^<]*<b>1203</b>', first)
+        second = httpx.get(f"{c.url}/", params={"page": 2}).text
+        rest = re.findall(r'data-room="([^"]+)"', second)
+        assert len(rest) == 204 and not set(rooms) & set(rest)
+        # The failing room sorts after the never-seen (offline) ones but is on a page all the same.
+        assert "bad" in rooms + rest
+        assert httpx.get(f"{c.url}/", params={"page": 99}).status_code == 200

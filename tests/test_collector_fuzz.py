@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 
 from collector.fastschema import compile_schema
 from collector.ingest import SCHEMA_PATH
@@ -110,11 +111,14 @@ def test_fast_validator_agrees_with_jsonschema() -> None:
     assert fast(base)
 
 
-def test_fuzzed_requests_never_get_a_5xx(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_fuzzed_requests_never_get_a_5xx(tmp_path: Path, parser: str) -> None:
+    if parser == "httptools":
+        pytest.importorskip("httptools", reason="needs python3-httptools (APT_RUNTIME installs it)")
     rng = random.Random(SEED)
     statuses: dict[int, int] = {}
     started = time.monotonic()
-    with running_collector(tmp_path, rooms=("room-1", "room-2")) as c:
+    with running_collector(tmp_path, rooms=("room-1", "room-2"), extra_args=("--http", parser)) as c:
         token = c.tokens["room-1"]
         valid = heartbeat("room-1", 1)
         requests = []

@@ -1,6 +1,6 @@
 """The dashboard: server-rendered HTML (Jinja2), no JavaScript, refreshes itself.
 
-    /                 summary counts, rooms grouped by unit, worst first; ?unit= ?status= filters
+    /                 summary counts, rooms grouped by unit, worst first; ?unit= ?status= ?page=
     /rooms/{id}       one room: checks, devices, network figures, recent events and how long each lasted
     /report?days=N    the compliance report per unit
 Every page takes ?lang=vi|en; the default is ``serve --lang``.
@@ -29,6 +29,9 @@ from collector.web.app import reader, runtime
 from collector.web.i18n import LABELS, LANGS
 
 REFRESH_S = 30
+# Worst first, so the rooms that need someone are always on page 1; a page of
+# 10,000 rows would be 3.5 MB that no one reads and that browsers render slowly.
+PAGE_SIZE = 1000
 EVENTS_SHOWN = 50
 # Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
 HANOI = timezone(timedelta(hours=7))
@@ -80,9 +83,16 @@ async def overview(request: Request) -> Response:
     unit = request.query_params.get("unit", "")
     status = request.query_params.get("status", "")
     shown = [v for v in views if (not unit or v.unit == unit) and (not status or v.status == status)]
+    ordered = [room for _, rooms in _group(shown) for room in rooms]
+    pages = max(1, -(-len(ordered) // PAGE_SIZE))
+    try:
+        page = int_param(request, "page", 1, 1, pages)
+    except BadQuery:
+        page = 1
+    on_page = ordered[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     return await run_in_threadpool(
         _page, request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
-        groups=_group(shown), units=units, unit=unit, status=status, shown=len(shown),
+        groups=_group(on_page), units=units, unit=unit, status=status, shown=len(shown), page=page, pages=pages,
     )
 
 

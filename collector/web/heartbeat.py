@@ -71,7 +71,7 @@ async def receive(request: Request) -> Response:
     problem = validate(doc, rt.validator)
     if problem is not None:
         return refuse(problem)
-    heartbeat = to_heartbeat(doc, time.time())
+    heartbeat = to_heartbeat(doc, raw, time.time())
     if isinstance(heartbeat, Rejection):
         return refuse(heartbeat)
     try:

@@ -56,6 +56,7 @@ LABELS: dict[str, dict[str, str]] = {
         "agent_version": "Phiên bản agent",
         "not_found": "Không có điểm cầu {id}",
         "times_in": "Giờ Hà Nội (UTC+7)",
+        "page": "Trang",
     },
     "en": {
         "title": "Bridge point monitoring",
@@ -108,5 +109,6 @@ LABELS: dict[str, dict[str, str]] = {
         "agent_version": "Agent version",
         "not_found": "No room {id}",
         "times_in": "Hanoi time (UTC+7)",
+        "page": "Page",
     },
 }
