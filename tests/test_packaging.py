@@ -180,6 +180,8 @@ def test_agent_unit_keeps_its_promises(built: Build) -> None:
                 "LockPersonality", "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID"):
         assert settings[key] == ["yes"], key
     assert settings["ProtectSystem"] == ["strict"]
+    # Hiding other users' processes would turn "camera in use: unknown" into "free".
+    assert settings["ProtectProc"] == ["default"] and "ProcSubset" not in settings
     assert "WatchdogSec" in settings and "MemoryMax" in settings
 
 
