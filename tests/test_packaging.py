@@ -387,15 +387,19 @@ def test_installed_commands_run(chroot: Chroot) -> None:
     assert isinstance(document, dict)
 
 
-def test_collector_serves_with_the_shipped_defaults(chroot: Chroot) -> None:
-    """The unit's ExecStart with /etc/default/bridge-collector, as its user with CAP_NET_BIND_SERVICE
+@pytest.mark.parametrize("command, options, banner", [
+    ("serve --db /var/lib/bridge-collector/collector.db", "BRIDGE_COLLECTOR_OPTS", "serving on http://[::]:8443"),
+    ("probe-serve", "BRIDGE_COLLECTOR_PROBE_OPTS", "stamp reflector listening on [::]:862"),
+])
+def test_collector_services_run_with_the_shipped_defaults(chroot: Chroot, command: str, options: str,
+                                                          banner: str) -> None:
+    """Each unit's ExecStart with /etc/default/bridge-collector, as its user with CAP_NET_BIND_SERVICE
     (port 862), in the tree's own network namespace: it serves until stopped."""
     token = chroot.path("/etc/bridge-collector/read-token").read_text().strip()
     assert len(token) >= 16 and _stat(chroot, "/etc/bridge-collector/read-token") == "640 root:bridge-collector"
-    serve = (". /etc/default/bridge-collector && exec timeout 8 bridge-collector serve "
-             "--db /var/lib/bridge-collector/collector.db $BRIDGE_COLLECTOR_OPTS")
+    serve = f". /etc/default/bridge-collector && exec timeout 8 bridge-collector {command} ${options}"
     proc = chroot.run("sh", "-c", serve, user="bridge-collector", caps="net_bind_service", check=False)
-    assert proc.returncode == 124 and "serving on http://[::]:8443" in proc.stderr, proc.stderr
+    assert proc.returncode == 124 and banner in proc.stderr, proc.stderr
 
 
 def test_collector_enrols_a_room_as_its_service_user(chroot: Chroot) -> None:
@@ -478,6 +482,7 @@ def test_upgrade_keeps_config_and_token_then_purge_leaves_nothing(chroot: Chroot
     assert chroot.path("/etc/bridge-agent/token").read_text() == "s3cr3t-room-token\n"
     assert _stat(chroot, "/etc/bridge-agent/token") == "640 root:bridge-agent"
     assert (state / "seq").read_text() == "41\n", "the service's state survives an upgrade"
+    assert chroot.path("/etc/systemd/system/multi-user.target.wants/bridge-agent.service").is_symlink()
     assert chroot.run("bridge-agent", "config", "check", check=False).returncode == 0
 
     chroot.run("apt-get", "purge", "-y", "-q", "bridge-room-agent", "bridge-room-collector")
