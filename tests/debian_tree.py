@@ -10,8 +10,10 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,54 @@ class Chroot:
             shutil.copy(deb, self.path("/tmp"))
         # The network only in case a dependency is missing from the cached base tree.
         self.run("apt-get", "install", "-y", "-q", *(f"/tmp/{deb.name}" for deb in debs), network=True)
+
+
+class Booted:
+    """systemd as PID 1 of the tree, in pid, mount, network, UTS and IPC namespaces of its own:
+    the units run for real, with their whole sandbox, on loopback only. Killing PID 1 ends it all."""
+
+    def __init__(self, root: Path) -> None:
+        import psutil
+
+        script = ('r=$1; mount --bind "$r" "$r" && mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" '
+                  '&& mount --rbind /dev "$r/dev" && mount -t tmpfs tmpfs "$r/run" '
+                  '&& exec chroot "$r" /lib/systemd/systemd --system')
+        self.console = root.parent / "console.log"
+        with open(self.console, "wb") as console:
+            self._unshare = subprocess.Popen(
+                ["unshare", "--pid", "--fork", "--mount", "--net", "--uts", "--ipc", "--", "sh", "-c", script,
+                 "sh", str(root)], env=system_env(), stdin=subprocess.DEVNULL, stdout=console, stderr=console)
+        self.pid = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not self.pid:
+            children = psutil.Process(self._unshare.pid).children()
+            if children and children[0].name() == "systemd":
+                self.pid = children[0].pid
+            else:
+                time.sleep(0.1)
+        if not self.pid:
+            self.stop()
+            raise AssertionError(f"systemd did not start: {self.console.read_text()[-2000:]}")
+
+    def run(self, *cmd: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = run(["nsenter", "-t", str(self.pid), "-m", "-p", "-n", "-u", "-i", "-r", "-w", "--", *cmd],
+                   timeout=timeout)
+        if check:
+            ok(proc)
+        return proc
+
+    def show(self, unit: str, *properties: str) -> dict[str, str]:
+        """The unit's properties; empty while the manager does not answer yet."""
+        out = self.run("systemctl", "show", unit, *(f"--property={p}" for p in properties), check=False).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def journal(self) -> str:
+        return self.run("journalctl", "--no-pager", "-n", "200", check=False).stdout
+
+    def stop(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+        self._unshare.wait(30)
 
 
 def sandboxed(unit: Path, capability: str, *cmd: str) -> list[str]:

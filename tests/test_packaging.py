@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ import pytest
 
 from tests.conftest import REPO, require_root
 from tests.daemon_helpers import NotifySocket, wait_for
-from tests.debian_tree import (SUITE, SYSTEM_PATH, Chroot, as_nobody, base_tarball, launcher, ok, run,
+from tests.debian_tree import (SUITE, SYSTEM_PATH, Booted, Chroot, as_nobody, base_tarball, launcher, ok, run,
                                sandboxed, seccomp_available, system_env)
 from tests.netns import netns_available
 
@@ -370,6 +371,20 @@ host = "2001:db8::10"
 """
 
 
+ENROLLED_LOCAL = """\
+[room]
+id = "hn-boot-1"
+
+[central]
+url = "http://[::1]:8443/api/v1/heartbeat"
+interval_s = 2
+
+[mcu]
+host = "::1"
+tcp_ports = [8443]
+"""
+
+
 def _stat(tree: Chroot, path: str) -> str:
     """Mode and owner as the tree itself names them (its own passwd and group)."""
     return tree.run("stat", "-c", "%a %U:%G", path).stdout.strip()
@@ -458,6 +473,66 @@ def test_units_verify_with_their_commands_present(chroot: Chroot) -> None:
     exposure = chroot.run("systemd-analyze", "security", "--offline=true", AGENT_UNIT, check=False)
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", exposure.stdout)
     assert match and float(match.group(1)) <= MAX_AGENT_EXPOSURE, exposure.stdout[-500:]
+
+
+def _proc_status(booted: Booted, pid: str) -> dict[str, str]:
+    text = booted.run("cat", f"/proc/{pid}/status").stdout
+    return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
+
+
+def test_services_under_real_systemd(chroot: Chroot, capsys: pytest.CaptureFixture[str]) -> None:
+    """systemd as PID 1 in the tree: both services enabled at installation are running with
+    their full sandbox; the agent waits for its configuration, starts heartbeating to the
+    collector once the room is enrolled, reloads and stops cleanly."""
+    # As freshly installed: the shipped sample and an empty token (earlier tests enrolled the room).
+    chroot.path("/etc/bridge-agent/agent.toml").write_text((REPO / "config/agent.toml").read_text())
+    chroot.path("/etc/bridge-agent/token").write_text("")
+    booted = Booted(chroot.root)
+    try:
+        props = ("ActiveState", "SubState", "StatusText", "MainPID", "NRestarts", "Result")
+        # Not `is-system-running --wait`: a serial getty waits 90 s for a console this tree lacks.
+        started = time.monotonic()
+        agent = wait_for(lambda: (lambda a: a if a.get("StatusText") else None)(booted.show(AGENT_UNIT, *props)),
+                         60, interval=0.5, what="bridge-agent.service to report a status")
+        wait_for(lambda: booted.show("bridge-collector.service", "ActiveState") == {"ActiveState": "active"},
+                 30, interval=0.5, what="bridge-collector.service to be active")
+        with capsys.disabled():
+            print(f"\nbridge-agent.service under systemd: {agent['ActiveState']} after "
+                  f"{time.monotonic() - started:.1f} s, STATUS={agent['StatusText']!r}")
+        assert agent["ActiveState"] == "active", booted.journal()
+        assert agent["StatusText"].startswith("waiting for configuration"), agent
+
+        # The sandbox as the kernel sees it: the service user with its groups, CAP_NET_RAW only.
+        status = _proc_status(booted, agent["MainPID"])
+        uid = booted.run("id", "-u", "bridge-agent").stdout.strip()
+        device_gids = {line.split(":")[2] for line in booted.run("getent", "group", "video", "audio").stdout.split()}
+        assert status["Uid"].split()[0] == uid and device_gids <= set(status["Groups"].split()), status
+        cap_net_raw = f"{1 << 13:016x}"
+        assert status["CapEff"] == status["CapBnd"] == status["CapAmb"] == cap_net_raw, status
+        assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", status
+
+        token = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "add",
+                           "hn-boot-1").stdout.strip()
+        chroot.path("/etc/bridge-agent/token").write_text(token + "\n")
+        chroot.path("/etc/bridge-agent/agent.toml").write_text(ENROLLED_LOCAL)
+
+        def last_seq() -> int:
+            listing = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "list",
+                                 "--json").stdout
+            return next(r["last_seq"] or 0 for r in json.loads(listing)["rooms"] if r["room_id"] == "hn-boot-1")
+
+        wait_for(lambda: last_seq() >= 2, 90, interval=0.5, what="heartbeats from the service at the collector")
+        agent = booted.show(AGENT_UNIT, *props)
+        assert "waiting" not in agent["StatusText"] and agent["NRestarts"] == "0", agent
+        booted.run("systemctl", "reload", AGENT_UNIT)
+        assert booted.show(AGENT_UNIT, *props)["MainPID"] == agent["MainPID"]
+        booted.run("systemctl", "stop", AGENT_UNIT)
+        stopped = booted.show(AGENT_UNIT, *props)
+        assert stopped["ActiveState"] == "inactive" and stopped["Result"] == "success", stopped
+        log = booted.run("journalctl", "--no-pager", "-u", AGENT_UNIT).stdout
+        assert token not in log, "the token is never logged"
+    finally:
+        booted.stop()
 
 
 def test_upgrade_keeps_config_and_token_then_purge_leaves_nothing(chroot: Chroot, upgrade_build: Build) -> None:
