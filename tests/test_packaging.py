@@ -480,100 +480,107 @@ def _proc_status(booted: Booted, pid: str) -> dict[str, str]:
     return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
 
 
-def test_services_under_real_systemd(chroot: Chroot, capsys: pytest.CaptureFixture[str]) -> None:
-    """systemd as PID 1 in the tree: both services enabled at installation are running with
-    their full sandbox; the agent waits for its configuration, starts heartbeating to the
-    collector once the room is enrolled, reloads and stops cleanly."""
-    # As freshly installed: the shipped sample and an empty token (earlier tests enrolled the room).
+@pytest.fixture(scope="module")
+def booted(chroot: Chroot) -> Iterator[Booted]:
+    """The installed tree booted with systemd as PID 1, as freshly installed: the shipped
+    sample configuration and an empty token (earlier tests enrolled the room)."""
     chroot.path("/etc/bridge-agent/agent.toml").write_text((REPO / "config/agent.toml").read_text())
     chroot.path("/etc/bridge-agent/token").write_text("")
-    booted = Booted(chroot.root)
-    try:
-        props = ("ActiveState", "SubState", "StatusText", "MainPID", "NRestarts", "Result")
-        # Not `is-system-running --wait`: a serial getty waits 90 s for a console this tree lacks.
-        started = time.monotonic()
-        agent = wait_for(lambda: (lambda a: a if a.get("StatusText") else None)(booted.show(AGENT_UNIT, *props)),
-                         60, interval=0.5, what="bridge-agent.service to report a status")
-        wait_for(lambda: booted.show("bridge-collector.service", "ActiveState") == {"ActiveState": "active"},
-                 30, interval=0.5, what="bridge-collector.service to be active")
-        with capsys.disabled():
-            print(f"\nbridge-agent.service under systemd: {agent['ActiveState']} after "
-                  f"{time.monotonic() - started:.1f} s, STATUS={agent['StatusText']!r}")
-        assert agent["ActiveState"] == "active", booted.journal()
-        assert agent["StatusText"].startswith("waiting for configuration"), agent
-
-        # The sandbox as the kernel sees it: the service user with its groups, CAP_NET_RAW only.
-        status = _proc_status(booted, agent["MainPID"])
-        uid = booted.run("id", "-u", "bridge-agent").stdout.strip()
-        device_gids = {line.split(":")[2] for line in booted.run("getent", "group", "video", "audio").stdout.split()}
-        assert status["Uid"].split()[0] == uid and device_gids <= set(status["Groups"].split()), status
-        cap_net_raw = f"{1 << 13:016x}"
-        assert status["CapEff"] == status["CapBnd"] == status["CapAmb"] == cap_net_raw, status
-        assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", status
-
-        token = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "add",
-                           "hn-boot-1").stdout.strip()
-        chroot.path("/etc/bridge-agent/token").write_text(token + "\n")
-        chroot.path("/etc/bridge-agent/agent.toml").write_text(ENROLLED_LOCAL)
-
-        def last_seq() -> int:
-            listing = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "list",
-                                 "--json").stdout
-            return next(r["last_seq"] or 0 for r in json.loads(listing)["rooms"] if r["room_id"] == "hn-boot-1")
-
-        wait_for(lambda: last_seq() >= 2, 90, interval=0.5, what="heartbeats from the service at the collector")
-        agent = booted.show(AGENT_UNIT, *props)
-        assert "waiting" not in agent["StatusText"] and agent["NRestarts"] == "0", agent
-        booted.run("systemctl", "reload", AGENT_UNIT)
-        assert booted.show(AGENT_UNIT, *props)["MainPID"] == agent["MainPID"]
-        booted.run("systemctl", "stop", AGENT_UNIT)
-        stopped = booted.show(AGENT_UNIT, *props)
-        assert stopped["ActiveState"] == "inactive" and stopped["Result"] == "success", stopped
-        log = booted.run("journalctl", "--no-pager", "-u", AGENT_UNIT).stdout
-        assert token not in log, "the token is never logged"
-    finally:
-        booted.stop()
+    tree = Booted(chroot.root)
+    yield tree
+    tree.stop()
 
 
-def test_upgrade_keeps_config_and_token_then_purge_leaves_nothing(chroot: Chroot, upgrade_build: Build) -> None:
-    chroot.path("/etc/bridge-agent/agent.toml").write_text(ENROLLED)
-    chroot.path("/etc/bridge-agent/token").write_text("s3cr3t-room-token\n")
-    # What the running service and the technician leave behind.
-    state = chroot.path("/var/lib/bridge-agent")
-    state.mkdir(exist_ok=True)
-    (state / "seq").write_text("41\n")
-    (state / "spool").mkdir(exist_ok=True)
-    (state / "spool" / "00000041.json").write_text("{}")
-    chroot.run("chown", "-R", "bridge-agent:bridge-agent", "/var/lib/bridge-agent")
-    chroot.path("/etc/bridge-agent/ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
-    collector_state = chroot.path("/var/lib/bridge-collector")
-    collector_state.mkdir(exist_ok=True)
-    (collector_state / "collector.db").write_bytes(b"SQLite format 3\x00")
+PROPS = ("ActiveState", "SubState", "StatusText", "MainPID", "NRestarts", "Result")
 
-    chroot.apt_install(upgrade_build.agent, upgrade_build.collector)
-    versions = chroot.run("dpkg-query", "-W", "-f=${Version}\n", "bridge-room-agent", "bridge-room-collector")
+
+def _collector_last_seq(booted: Booted, room: str) -> int:
+    listing = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "list", "--json")
+    return next(r["last_seq"] or 0 for r in json.loads(listing.stdout)["rooms"] if r["room_id"] == room)
+
+
+def test_services_under_real_systemd(booted: Booted, chroot: Chroot, capsys: pytest.CaptureFixture[str]) -> None:
+    """Both services enabled at installation run with their full sandbox; the agent waits for
+    its configuration, heartbeats to the collector once the room is enrolled, reloads, stops."""
+    # Not `is-system-running --wait`: a serial getty waits 90 s for a console this tree lacks.
+    started = time.monotonic()
+    agent = wait_for(lambda: (lambda a: a if a.get("StatusText") else None)(booted.show(AGENT_UNIT, *PROPS)),
+                     60, interval=0.5, what="bridge-agent.service to report a status")
+    wait_for(lambda: booted.show("bridge-collector.service", "ActiveState") == {"ActiveState": "active"},
+             30, interval=0.5, what="bridge-collector.service to be active")
+    with capsys.disabled():
+        print(f"\nbridge-agent.service under systemd: {agent['ActiveState']} after "
+              f"{time.monotonic() - started:.1f} s, STATUS={agent['StatusText']!r}")
+    assert agent["ActiveState"] == "active", booted.journal()
+    assert agent["StatusText"].startswith("waiting for configuration"), agent
+
+    # The sandbox as the kernel sees it: the service user with its groups, CAP_NET_RAW only.
+    status = _proc_status(booted, agent["MainPID"])
+    uid = booted.run("id", "-u", "bridge-agent").stdout.strip()
+    device_gids = {line.split(":")[2] for line in booted.run("getent", "group", "video", "audio").stdout.split()}
+    assert status["Uid"].split()[0] == uid and device_gids <= set(status["Groups"].split()), status
+    cap_net_raw = f"{1 << 13:016x}"
+    assert status["CapEff"] == status["CapBnd"] == status["CapAmb"] == cap_net_raw, status
+    assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", status
+
+    token = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "add",
+                       "hn-boot-1").stdout.strip()
+    chroot.path("/etc/bridge-agent/token").write_text(token + "\n")
+    chroot.path("/etc/bridge-agent/agent.toml").write_text(ENROLLED_LOCAL)
+    wait_for(lambda: _collector_last_seq(booted, "hn-boot-1") >= 2, 90, interval=0.5,
+             what="heartbeats from the service at the collector")
+    agent = booted.show(AGENT_UNIT, *PROPS)
+    assert "waiting" not in agent["StatusText"] and agent["NRestarts"] == "0", agent
+    booted.run("systemctl", "reload", AGENT_UNIT)
+    assert booted.show(AGENT_UNIT, *PROPS)["MainPID"] == agent["MainPID"]
+    booted.run("systemctl", "stop", AGENT_UNIT)
+    stopped = booted.show(AGENT_UNIT, *PROPS)
+    assert stopped["ActiveState"] == "inactive" and stopped["Result"] == "success", stopped
+    assert token not in booted.run("journalctl", "--no-pager", "-u", AGENT_UNIT).stdout, "the token is never logged"
+
+
+def test_upgrade_restarts_and_keeps_config_token_and_sequence(booted: Booted, chroot: Chroot,
+                                                             upgrade_build: Build) -> None:
+    seq_before = int(chroot.path("/var/lib/bridge-agent/seq").read_text())
+    delivered_before = _collector_last_seq(booted, "hn-boot-1")
+    token = chroot.path("/etc/bridge-agent/token").read_text()
+    collector_pid = booted.show("bridge-collector.service", "MainPID")["MainPID"]
+    for deb in (upgrade_build.agent, upgrade_build.collector):
+        shutil.copy(deb, chroot.path("/tmp"))
+    booted.run("apt-get", "install", "-y", "-q", f"/tmp/{upgrade_build.agent.name}",
+               f"/tmp/{upgrade_build.collector.name}")
+    versions = booted.run("dpkg-query", "-W", "-f=${Version}\n", "bridge-room-agent", "bridge-room-collector")
     assert versions.stdout.split() == [UPGRADE_VERSION, UPGRADE_VERSION]
-    assert chroot.path("/etc/bridge-agent/agent.toml").read_text() == ENROLLED, "an edited conffile is kept"
-    assert chroot.path("/etc/bridge-agent/token").read_text() == "s3cr3t-room-token\n"
+    assert chroot.path("/etc/bridge-agent/agent.toml").read_text() == ENROLLED_LOCAL, "an edited conffile is kept"
+    assert chroot.path("/etc/bridge-agent/token").read_text() == token
     assert _stat(chroot, "/etc/bridge-agent/token") == "640 root:bridge-agent"
-    assert (state / "seq").read_text() == "41\n", "the service's state survives an upgrade"
     assert chroot.path("/etc/systemd/system/multi-user.target.wants/bridge-agent.service").is_symlink()
-    assert chroot.run("bridge-agent", "config", "check", check=False).returncode == 0
+    # The upgrade restarts both services; the agent carries on from its persisted sequence number.
+    assert booted.show("bridge-collector.service", "MainPID")["MainPID"] != collector_pid
+    wait_for(lambda: _collector_last_seq(booted, "hn-boot-1") > max(seq_before, delivered_before), 90,
+             interval=0.5, what="heartbeats after the upgrade, numbered on from before it")
+    assert booted.show(AGENT_UNIT, "ActiveState") == {"ActiveState": "active"}
 
-    chroot.run("apt-get", "purge", "-y", "-q", "bridge-room-agent", "bridge-room-collector")
-    listed = chroot.run("dpkg-query", "-W", "-f=${db:Status-Abbrev}\n", "bridge-room-agent",
+
+def test_purge_stops_the_services_and_leaves_nothing(booted: Booted, chroot: Chroot) -> None:
+    chroot.path("/etc/bridge-agent/ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")  # the technician's
+    booted.run("apt-get", "purge", "-y", "-q", "bridge-room-agent", "bridge-room-collector")
+    for unit in ("bridge-agent.service", "bridge-collector.service"):
+        assert booted.show(unit, "ActiveState") == {"ActiveState": "inactive"}, unit
+    listed = booted.run("dpkg-query", "-W", "-f=${db:Status-Abbrev}\n", "bridge-room-agent",
                         "bridge-room-collector", check=False)
     assert "ii" not in listed.stdout and "rc" not in listed.stdout, listed.stdout
-    leftovers = [p for p in ("/etc/bridge-agent", "/var/lib/bridge-agent", "/run/bridge-agent",
-                             "/etc/bridge-collector", "/var/lib/bridge-collector", "/etc/default/bridge-collector",
-                             "/usr/share/bridge-room-agent", "/usr/share/bridge-room-collector",
-                             "/usr/bin/bridge-agent", "/usr/bin/bridge-collector",
-                             "/lib/systemd/system/bridge-agent.service",
-                             "/usr/lib/sysusers.d/bridge-room-agent.conf",
-                             "/etc/systemd/system/multi-user.target.wants/bridge-agent.service",
-                             "/etc/systemd/system/multi-user.target.wants/bridge-collector.service",
-                             "/var/lib/systemd/deb-systemd-helper-enabled/bridge-agent.service.dsh-also")
-                 if os.path.lexists(chroot.path(p))]
+    paths = ("/etc/bridge-agent", "/var/lib/bridge-agent", "/run/bridge-agent",
+             "/etc/bridge-collector", "/var/lib/bridge-collector", "/etc/default/bridge-collector",
+             "/usr/share/bridge-room-agent", "/usr/share/bridge-room-collector",
+             "/usr/bin/bridge-agent", "/usr/bin/bridge-collector",
+             "/lib/systemd/system/bridge-agent.service", "/usr/lib/sysusers.d/bridge-room-agent.conf",
+             "/etc/systemd/system/multi-user.target.wants/bridge-agent.service",
+             "/etc/systemd/system/multi-user.target.wants/bridge-collector.service",
+             "/var/lib/systemd/deb-systemd-helper-enabled/bridge-agent.service.dsh-also")
+    # Looked at from inside: /run is the booted system's own.
+    leftovers = booted.run("sh", "-c", 'for p; do [ -e "$p" ] || [ -L "$p" ] && echo "$p"; done; true',
+                           "sh", *paths).stdout.split()
     assert not leftovers, f"left behind after purge: {leftovers}"
     # Debian practice: the system user stays, so its uid is never handed to someone else.
-    assert chroot.run("getent", "passwd", "bridge-agent", check=False).returncode == 0
+    assert booted.run("getent", "passwd", "bridge-agent", check=False).returncode == 0
