@@ -522,6 +522,12 @@ def test_services_under_real_systemd(booted: Booted, chroot: Chroot, capsys: pyt
     cap_net_raw = f"{1 << 13:016x}"
     assert status["CapEff"] == status["CapBnd"] == status["CapAmb"] == cap_net_raw, status
     assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", status
+    # The collector: its own user, CAP_NET_BIND_SERVICE only, and with it the STAMP port 862.
+    collector = _proc_status(booted, booted.show("bridge-collector.service", "MainPID")["MainPID"])
+    assert collector["Uid"].split()[0] == booted.run("id", "-u", "bridge-collector").stdout.strip()
+    assert collector["CapEff"] == collector["CapBnd"] == f"{1 << 10:016x}", collector
+    udp6 = booted.run("cat", "/proc/net/udp6").stdout
+    assert any(line.split()[1].endswith(f":{862:04X}") for line in udp6.splitlines()[1:]), udp6
 
     token = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "add",
                        "hn-boot-1").stdout.strip()
