@@ -37,7 +37,7 @@ $(VENV)/.apt-test-%:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml | deps-runtime
+$(VENV)/.installed: pyproject.toml agent/__init__.py collector/__init__.py | deps-runtime
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
 	touch $@

@@ -45,6 +45,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (to report cost per heartbeat, less sensitive to load)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def enrol(db: Path, n: int, prefix: str) -> dict[str, str]:
     store = Store(db)
     tokens = {f"{prefix}-{i:05d}": "" for i in range(n)}
@@ -164,11 +170,14 @@ def bench_ingest(tmp: Path, rows: list[tuple[str, str, str]], quick: bool) -> No
         for connections in (8, 32):
             gen.latencies, gen.statuses = [], {}
             total = 3000 if quick else 12_000
+            cpu_before = cpu_seconds(c.process.pid)
             elapsed = asyncio.run(gen.closed_loop(connections, total))
+            cpu = (cpu_seconds(c.process.pid) - cpu_before) / total
             lat = gen.latencies
             rows.append((f"ingest closed loop, {connections} conns", f"{total} heartbeats, {ROOMS} rooms",
                          f"{total / elapsed:.0f}/s  p50 {percentile(lat, 50) * 1000:.1f} ms  "
-                         f"p99 {percentile(lat, 99) * 1000:.1f} ms  {gen.statuses}"))
+                         f"p99 {percentile(lat, 99) * 1000:.1f} ms  server CPU {cpu * 1e6:.0f} µs/heartbeat  "
+                         f"{gen.statuses}"))
         for rate in ((1000, 2000) if quick else (1000, 1500, 2000)):
             gen.latencies, gen.statuses = [], {}
             seconds = 4 if quick else 10

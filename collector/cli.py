@@ -26,7 +26,7 @@ from collector.listen import ListenError, parse_listen
 from collector.logs import setup_logging
 
 DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
-ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ROOM_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 log = logging.getLogger("collector")
 
 
@@ -128,6 +128,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.sweep_interval > 5:
         raise UsageError("--sweep-interval must be at most 5 seconds")
+    if args.webhook and not re.match(r"^https?://[^/\s]+", args.webhook):
+        raise UsageError("--webhook must be an http:// or https:// URL")
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
     config = ServeConfig(
@@ -158,7 +160,7 @@ def cmd_room(args: argparse.Namespace) -> int:
     store = Store(args.db)
     try:
         if args.room_command == "add":
-            if not ROOM_ID.match(args.room_id):
+            if not ROOM_ID.fullmatch(args.room_id):
                 raise UsageError(f"room id {args.room_id!r}: expected [a-z0-9][a-z0-9._-]{{0,63}}")
             print(store.add_room(args.room_id, args.name, args.unit))
         elif args.room_command == "revoke":

@@ -62,6 +62,17 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+# keyword, the type it applies to, what is compared, the comparison that makes it invalid
+_BOUNDS = (
+    ("minimum", _TYPES["number"], "{v}", "<"),
+    ("maximum", _TYPES["number"], "{v}", ">"),
+    ("minLength", _TYPES["string"], "len({v})", "<"),
+    ("maxLength", _TYPES["string"], "len({v})", ">"),
+    ("minItems", _TYPES["array"], "len({v})", "<"),
+    ("maxItems", _TYPES["array"], "len({v})", ">"),
+)
+
+
 class _Compiler:
     """Emits ``if <invalid>: return False`` lines; constants go to a namespace by name."""
 
@@ -116,22 +127,13 @@ class _Compiler:
                 out.append(f"{pad}if not (isinstance({v}, str) and {v} in {self.name('E', frozenset(options))}): return False")
             else:
                 out.append(f"{pad}if not any(_same({v}, o) for o in {self.name('E', list(options))}): return False")
-        number = f"(isinstance({v}, (int, float)) and not isinstance({v}, bool))"
-        if "minimum" in node:
-            out.append(f"{pad}if {number} and {v} < {node['minimum']!r}: return False")
-        if "maximum" in node:
-            out.append(f"{pad}if {number} and {v} > {node['maximum']!r}: return False")
-        if "maxLength" in node:
-            out.append(f"{pad}if isinstance({v}, str) and len({v}) > {int(node['maxLength'])}: return False")
-        if "minLength" in node:
-            out.append(f"{pad}if isinstance({v}, str) and len({v}) < {int(node['minLength'])}: return False")
+        for keyword, applies, measure, bad in _BOUNDS:
+            if keyword in node:
+                limit = node[keyword] if measure == "{v}" else int(node[keyword])
+                out.append(f"{pad}if {applies.format(v=v)} and {measure.format(v=v)} {bad} {limit!r}: return False")
         if "pattern" in node:
             search = self.name("P", re.compile(node["pattern"]).search)
             out.append(f"{pad}if isinstance({v}, str) and {search}({v}) is None: return False")
-        if "maxItems" in node:
-            out.append(f"{pad}if isinstance({v}, list) and len({v}) > {int(node['maxItems'])}: return False")
-        if "minItems" in node:
-            out.append(f"{pad}if isinstance({v}, list) and len({v}) < {int(node['minItems'])}: return False")
         if "items" in node:
             item = self.name("v")
             inner = self.node(node["items"], item, depth + 2)

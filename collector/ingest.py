@@ -186,9 +186,9 @@ class Writer:
         self._stopped.set()
         self._checkpointer.join(timeout=30)
 
-    async def submit(self, hb: Heartbeat) -> bool:
-        """Queue one heartbeat and wait for its commit: True if new, False if a replay."""
-        future: asyncio.Future[bool] = self._loop.create_future()
+    async def submit(self, hb: Heartbeat) -> str:
+        """Queue one heartbeat and wait for its commit: STORED, DUPLICATE or SEQ_REUSED."""
+        future: asyncio.Future[str] = self._loop.create_future()
         self._queue.put((hb, future))
         return await future
 

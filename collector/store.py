@@ -36,8 +36,14 @@ CREATE TABLE IF NOT EXISTS rooms (
     -- the latest heartbeat (highest seq) and what the room says about itself
     name TEXT, unit TEXT, location TEXT, contact TEXT,
     last_seq INTEGER, sent_at TEXT, last_seen REAL, first_seen REAL,
-    interval_s REAL, status TEXT, failing TEXT, body TEXT,
+    interval_s REAL, status TEXT, failing TEXT,
     state TEXT                    -- the last state written to events, incl. offline
+);
+-- The latest heartbeat in full, apart from rooms: listing 10,000 rooms then reads
+-- small rows only, not 10,000 bodies of 3 KB.
+CREATE TABLE IF NOT EXISTS latest (
+    room_id TEXT PRIMARY KEY,
+    body    TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS heartbeats (
     room_id     TEXT NOT NULL,
@@ -49,6 +55,8 @@ CREATE TABLE IF NOT EXISTS heartbeats (
     PRIMARY KEY (room_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS heartbeats_received ON heartbeats (received_at);
+-- the report reads only heartbeats with failed checks: a small index, not a scan of 30 days
+CREATE INDEX IF NOT EXISTS heartbeats_failed ON heartbeats (received_at, room_id, failing) WHERE failing != '';
 CREATE TABLE IF NOT EXISTS events (
     id         INTEGER PRIMARY KEY,
     room_id    TEXT NOT NULL,
@@ -64,6 +72,11 @@ CREATE INDEX IF NOT EXISTS events_at ON events (at);
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
     coalesce(location, '') AS location, coalesce(contact, '') AS contact, last_seq, sent_at,
     last_seen, first_seen, interval_s, status, failing, revoked_at, created_at"""
+
+
+STORED = "stored"
+DUPLICATE = "duplicate"  # the same heartbeat again: nothing written
+SEQ_REUSED = "seq_reused"  # a different heartbeat with a seq already stored: nothing written
 
 
 def hash_token(token: str) -> str:
@@ -128,6 +141,7 @@ class Store:
             # loss can take back the last commits, and agents resend what was not answered.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
+            conn.execute(f"PRAGMA journal_size_limit={64 * 2**20}")  # shrink the WAL file after a burst
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -207,17 +221,22 @@ class Store:
         columns = [d[0] for d in cur.description]
         return [dict(zip(columns, row)) for row in cur.fetchall()]
 
+    def enrolled(self, room_id: str) -> bool:
+        """Whether the room was ever enrolled (revoked ones too: their history stays readable)."""
+        return self._conn().execute("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,)).fetchone() is not None
+
     def room(self, room_id: str) -> dict[str, Any] | None:
         row = self._conn().execute(
-            f"SELECT {_ROOM_COLUMNS}, body FROM rooms WHERE room_id = ? AND revoked_at IS NULL", (room_id,)
+            f"SELECT {_ROOM_COLUMNS}, (SELECT body FROM latest WHERE latest.room_id = rooms.room_id) AS body"
+            " FROM rooms WHERE room_id = ? AND revoked_at IS NULL", (room_id,)
         ).fetchone()
         return dict(row) if row else None
 
     # ---- ingest (called from the single writer thread) ----
 
-    def write_heartbeats(self, batch: Iterable[Heartbeat]) -> tuple[list[bool], list[Event]]:
-        """Store a batch in one transaction; per heartbeat True if new, False if a replay."""
-        stored: list[bool] = []
+    def write_heartbeats(self, batch: Iterable[Heartbeat]) -> tuple[list[str], list[Event]]:
+        """Store a batch in one transaction; per heartbeat STORED, DUPLICATE or SEQ_REUSED."""
+        outcomes: list[str] = []
         events: list[Event] = []
         with self._transaction() as conn:
             for hb in batch:
@@ -227,13 +246,16 @@ class Store:
                     (hb.room_id, hb.seq, hb.sent_at, hb.received_at, hb.status, hb.failing_names),
                 )
                 if cur.rowcount == 0:
-                    stored.append(False)
+                    # A replay carries the same sent_at; another one means the agent reused a seq.
+                    before = conn.execute("SELECT sent_at FROM heartbeats WHERE room_id = ? AND seq = ?",
+                                          (hb.room_id, hb.seq)).fetchone()
+                    outcomes.append(DUPLICATE if before is None or before[0] == hb.sent_at else SEQ_REUSED)
                     continue
-                stored.append(True)
+                outcomes.append(STORED)
                 event = self._update_latest(conn, hb)
                 if event:
                     events.append(event)
-        return stored, events
+        return outcomes, events
 
     def _update_latest(self, conn: sqlite3.Connection, hb: Heartbeat) -> Event | None:
         row = conn.execute("SELECT last_seq, state FROM rooms WHERE room_id = ?", (hb.room_id,)).fetchone()
@@ -247,9 +269,13 @@ class Store:
         conn.execute(
             "UPDATE rooms SET name = ?, unit = ?, location = ?, contact = ?, last_seq = ?, sent_at = ?,"
             " last_seen = ?, first_seen = coalesce(first_seen, ?), interval_s = ?, status = ?, failing = ?,"
-            " body = ?, state = ? WHERE room_id = ?",
+            " state = ? WHERE room_id = ?",
             (hb.name, hb.unit, hb.location, hb.contact, hb.seq, hb.sent_at, hb.received_at, hb.received_at,
-             hb.interval_s, hb.status, hb.failing, hb.body, hb.status, hb.room_id),
+             hb.interval_s, hb.status, hb.failing, hb.status, hb.room_id),
+        )
+        conn.execute(
+            "INSERT INTO latest (room_id, body) VALUES (?, ?) ON CONFLICT (room_id) DO UPDATE SET body = excluded.body",
+            (hb.room_id, hb.body),
         )
         if row["state"] == hb.status:
             return None
@@ -277,22 +303,21 @@ class Store:
                 events.append(self._add_event(conn, Event(r["room_id"], at, r["state"], "offline")))
         return events
 
-    def purge(self, before: float, chunk: int = 5000) -> int:
-        """Delete history older than ``before`` in small transactions (ingest keeps flowing)."""
-        removed = 0
-        while True:
-            with self._transaction() as conn:
-                n = conn.execute(
-                    "DELETE FROM heartbeats WHERE (room_id, seq) IN"
-                    " (SELECT room_id, seq FROM heartbeats WHERE received_at < ? LIMIT ?)",
-                    (before, chunk),
-                ).rowcount
-                n += conn.execute(
-                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
-                ).rowcount
-            removed += n
-            if n == 0:
-                return removed
+    def purge(self, before: float, chunk: int = 2000) -> int:
+        """Delete up to ``chunk`` heartbeats and events older than ``before``; how many went.
+
+        Called repeatedly by the sweeper, so ingest runs between the small transactions.
+        """
+        with self._transaction() as conn:
+            n = conn.execute(
+                "DELETE FROM heartbeats WHERE (room_id, seq) IN"
+                " (SELECT room_id, seq FROM heartbeats WHERE received_at < ? LIMIT ?)",
+                (before, chunk),
+            ).rowcount
+            n += conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
+            ).rowcount
+        return n
 
     # ---- history and reports ----
 
@@ -335,7 +360,7 @@ class Store:
     def failed_checks_since(self, since: float) -> Iterator[tuple[str, str]]:
         """(room_id, check name) for every failed check in a heartbeat received since ``since``."""
         rows = self._conn().execute(
-            "SELECT DISTINCT room_id, failing FROM heartbeats WHERE received_at >= ? AND failing != ''", (since,)
+            "SELECT room_id, failing FROM heartbeats WHERE received_at >= ? AND failing != ''", (since,)
         )
         for room_id, failing in rows:
             for name in failing.split():

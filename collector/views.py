@@ -44,7 +44,7 @@ def room_view(row: dict[str, Any], now: float, factor: float) -> RoomView:
         status=effective_status(row["status"], row["last_seen"], row["interval_s"], now, factor),
         reported=row["status"], last_seen=row["last_seen"], last_seq=row["last_seq"],
         interval_s=row["interval_s"], sent_at=row["sent_at"],
-        failing=json.loads(row["failing"]) if row["failing"] else [],
+        failing=json.loads(row["failing"]) if row["failing"] and row["failing"] != "[]" else [],
     )
 
 

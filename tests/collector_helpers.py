@@ -69,7 +69,7 @@ class RunningCollector:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bridge-collector exited with {self.process.returncode}:\n{self.log.read_text()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
                     return
             time.sleep(0.05)
         self.stop()
@@ -91,7 +91,7 @@ class RunningCollector:
         cursor: int | None = since_seq
         while cursor is not None:
             response = httpx.get(f"{self.url}/api/v1/rooms/{room_id}/heartbeats",
-                                 params={"since_seq": cursor, "limit": 1000}, timeout=30)
+                                 params={"since_seq": cursor, "limit": 1000}, timeout=30, trust_env=False)
             response.raise_for_status()
             page = response.json()
             out += page["heartbeats"]

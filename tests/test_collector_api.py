@@ -120,8 +120,9 @@ def test_ingest_is_not_blocked_by_a_dead_webhook(tmp_path: Path) -> None:
 
 def test_history_paging_room_detail_and_restart_keeps_data(tmp_path: Path) -> None:
     with running_collector(tmp_path) as c:
+        fifth = heartbeat("room-1", 5)
         for seq in (3, 1, 2, 5, 4):
-            send(c, "room-1", heartbeat("room-1", seq))
+            send(c, "room-1", fifth if seq == 5 else heartbeat("room-1", seq))
         page = httpx.get(f"{c.url}/api/v1/rooms/room-1/heartbeats", params={"since_seq": 1, "limit": 2}).json()
         assert [h["seq"] for h in page["heartbeats"]] == [2, 3]
         assert page["next_since_seq"] == 3
@@ -132,7 +133,7 @@ def test_history_paging_room_detail_and_restart_keeps_data(tmp_path: Path) -> No
         c.stop()
         c.start()
         assert [h["seq"] for h in c.heartbeats("room-1")] == [1, 2, 3, 4, 5]
-        send(c, "room-1", heartbeat("room-1", 5))  # a replay after the restart is still a duplicate
+        send(c, "room-1", fifth)  # a replay after the restart is still a duplicate
         assert len(c.heartbeats("room-1", since_seq=4)) == 1
         assert httpx.get(f"{c.url}/api/v1/rooms/nope").status_code == 404
         assert httpx.get(f"{c.url}/api/v1/rooms/nope/heartbeats").status_code == 404
@@ -178,8 +179,9 @@ def test_report_json_csv_and_page(tmp_path: Path) -> None:
 
 def test_metrics_prometheus_text(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=("m-1", "m-2")) as c:
-        send(c, "m-1", heartbeat("m-1", 1))
-        send(c, "m-1", heartbeat("m-1", 1))
+        body = heartbeat("m-1", 1)
+        send(c, "m-1", body)
+        send(c, "m-1", body)
         httpx.post(c.heartbeat_url, json={}, headers={"Authorization": f"Bearer {c.tokens['m-1']}"})
         httpx.post(c.heartbeat_url, json={})
         r = httpx.get(f"{c.url}/metrics")
@@ -222,6 +224,10 @@ def test_serve_refuses_open_reads_beyond_loopback(tmp_path: Path) -> None:
     assert "--read-token-file" in done.stderr
     done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "nonsense")
     assert done.returncode == 64 and "--listen" in done.stderr
+    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::1]:0", "--webhook", "ftp://x")
+    assert done.returncode == 64 and "--webhook" in done.stderr
+    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::1]:0", "--offline-factor", "0")
+    assert done.returncode == 64 and "--offline-factor" in done.stderr
 
 
 def test_room_commands(tmp_path: Path) -> None:
@@ -233,6 +239,7 @@ def test_room_commands(tmp_path: Path) -> None:
     assert token.encode() not in (tmp_path / "c.db").read_bytes()
     assert run_collector("--db", db, "room", "add", "r-1").returncode == 65
     assert run_collector("--db", db, "room", "add", "Bad ID").returncode == 64
+    assert run_collector("--db", db, "room", "add", "r-2\n").returncode == 64
     assert run_collector("--db", db, "room", "revoke", "r-9").returncode == 65
     assert run_collector("--db", db, "room", "revoke", "r-1").returncode == 0
     assert run_collector("--db", db, "room", "revoke", "r-1").returncode == 65

@@ -70,6 +70,10 @@ def test_dashboard_renders_rooms_and_statuses_in_chromium(tmp_path: Path) -> Non
         assert "Failing" in room and "Logitech MeetUp" in room and "rtt_ms" in room
         assert re.search(r'<table id="events">.*Failing', room, re.S)
 
+        report = chromium(f"{c.url}/report?days=7", BUILD / "dashboard-report.png", tmp_path / "profile")
+        assert t["compliant_period"].format(n=7) in report
+        assert re.search(r"<td>UBND quận Ba Đình</td><td>2</td><td>1</td><td>1</td>\s*<td>devices.cameras \(1\)", report)
+
 
 def test_filters_and_languages(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=("bd-ok", "bd-fail", "hk-warn", "hk-silent")) as c:

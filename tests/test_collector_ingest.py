@@ -29,10 +29,11 @@ def post(c: RunningCollector, room: str, body: object, **kw: object) -> httpx.Re
 
 
 def test_200_then_replay_is_200_without_a_second_row(collector: RunningCollector) -> None:
-    first = post(collector, "room-1", heartbeat("room-1", 1))
+    body = heartbeat("room-1", 1)
+    first = post(collector, "room-1", body)
     assert first.status_code == 200, first.text
     assert first.json() == {"status": "stored", "room_id": "room-1", "seq": 1}
-    again = post(collector, "room-1", heartbeat("room-1", 1))
+    again = post(collector, "room-1", body)
     assert again.status_code == 200
     assert again.json()["status"] == "duplicate"
     assert [h["seq"] for h in collector.heartbeats("room-1")] == [1]
@@ -119,6 +120,7 @@ def test_revoked_token_is_401_and_re_enrolment_issues_a_new_one(collector: Runni
     done = run_collector("--db", str(collector.db), "room", "revoke", "room-3")
     assert done.returncode == 0, done.stderr
     assert post(collector, "room-3", heartbeat("room-3", 2)).status_code == 401
+    assert [h["seq"] for h in collector.heartbeats("room-3")] == [1]  # history stays readable
     done = run_collector("--db", str(collector.db), "room", "add", "room-3")
     assert done.returncode == 0
     collector.tokens["room-3"] = done.stdout.strip()
@@ -136,9 +138,10 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path: Path) -> None:
         def send(room: str) -> None:
             with httpx.Client(timeout=30) as client:
                 for seq in range(1, 41):
+                    body = heartbeat(room, seq)
                     # Every heartbeat twice, as a spool replay after a lost answer would.
                     for _ in range(2):
-                        r = client.post(c.heartbeat_url, json=heartbeat(room, seq),
+                        r = client.post(c.heartbeat_url, json=body,
                                         headers={"Authorization": f"Bearer {c.tokens[room]}"})
                         if r.status_code != 200:
                             failures.append(f"{room}/{seq}: {r.status_code}")
@@ -153,3 +156,18 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path: Path) -> None:
             assert [h["seq"] for h in c.heartbeats(room)] == list(range(1, 41))
         listed = {r["room_id"]: r for r in httpx.get(f"{c.url}/api/v1/rooms").json()["rooms"]}
         assert all(listed[room]["last_seq"] == 40 for room in rooms)
+        metrics = httpx.get(f"{c.url}/metrics").text.splitlines()
+        assert "bridge_heartbeats_accepted_total 320" in metrics
+        assert "bridge_heartbeats_duplicate_total 320" in metrics
+
+
+def test_a_reused_seq_is_not_stored_and_is_counted(collector: RunningCollector) -> None:
+    first = heartbeat("room-2", 7)
+    assert post(collector, "room-2", first).json()["status"] == "stored"
+    other = heartbeat("room-2", 7, status="fail", failing="net.link")
+    other["sent_at"] = "2030-01-01T00:00:00Z"  # a different heartbeat, not a replay
+    r = post(collector, "room-2", other)
+    assert r.status_code == 200 and r.json()["status"] == "duplicate"
+    assert [h["status"] for h in collector.heartbeats("room-2", since_seq=6)] == ["ok"]
+    assert "bridge_heartbeats_seq_reused_total 1" in httpx.get(f"{collector.url}/metrics").text.splitlines()
+    assert "reused seq 7" in collector.log.read_text()

@@ -71,7 +71,7 @@ async def heartbeats(request: Request) -> Response:
         limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
     except BadQuery as err:
         return _bad(err)
-    if await run_in_threadpool(rt.store.room, room_id) is None:
+    if not await run_in_threadpool(rt.store.enrolled, room_id):
         return _not_found(room_id)
     rows = await run_in_threadpool(rt.store.heartbeats, room_id, since, limit)
     for r in rows:

@@ -48,6 +48,7 @@ class Counters:
 
     accepted: int = 0
     duplicates: int = 0
+    seq_reused: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
     def reject(self, reason: str) -> None:
@@ -113,9 +114,15 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok\n")
 
 
+PURGE_EVERY_S = 3600
+PURGE_CHUNKS_PER_SWEEP = 10  # a large backlog is purged over several sweeps, not in one long stall
+
+
 async def _sweep_forever(rt: Runtime) -> None:
-    """Write offline transitions every few seconds, purge old history every hour."""
+    """Write offline transitions every few seconds; purge old history every hour, a little at a time."""
     last_purge = 0.0
+    purging = False
+    removed = 0
     while True:
         await asyncio.sleep(rt.config.sweep_interval_s)
         now = time.time()
@@ -123,12 +130,19 @@ async def _sweep_forever(rt: Runtime) -> None:
             events = await rt.writer.call(lambda store: store.mark_offline(now, rt.config.offline_factor))
             if events:
                 rt.publish(events)
-            if now - last_purge > 3600:
-                last_purge = now
-                before = now - rt.config.retention_days * 86400
-                removed = await rt.writer.call(lambda store: store.purge(before))
-                if removed:
-                    log.info("retention: removed %d rows older than %s days", removed, rt.config.retention_days)
+            if not purging and now - last_purge > PURGE_EVERY_S:
+                purging, last_purge, removed = True, now, 0
+            if purging:
+                before = last_purge - rt.config.retention_days * 86400
+                for _ in range(PURGE_CHUNKS_PER_SWEEP):
+                    chunk = await rt.writer.call(lambda store: store.purge(before))
+                    removed += chunk
+                    if not chunk:
+                        purging = False
+                        if removed:
+                            log.info("retention: removed %d rows older than %s days", removed,
+                                     rt.config.retention_days)
+                        break
         except Exception:
             log.exception("sweep failed; retrying")
 

@@ -9,6 +9,7 @@ revoked token, 403 token of another room, 413 body over 256 KiB, 415 not JSON,
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 
 from starlette.requests import ClientDisconnect, Request
@@ -16,8 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.ingest import MAX_BODY, Rejection, decode, to_heartbeat, validate
-from collector.store import hash_token
-from collector.web.app import _credential, runtime
+from collector.store import DUPLICATE, STORED, hash_token
+from collector.web.app import runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,12 @@ async def _read_bounded(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _unavailable(problem: str) -> Response:
+    """The database failed, not the client: the agent keeps the heartbeat and retries later."""
+    log.error("%s", problem)
+    return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503, headers={"Retry-After": "10"})
+
+
 async def receive(request: Request) -> Response:
     rt = runtime(request)
 
@@ -49,8 +56,11 @@ async def receive(request: Request) -> Response:
         rt.counters.reject(rejection.reason)
         return JSONResponse(rejection.body(), status_code=rejection.status, headers=headers or None)
 
-    token = _credential(request) if request.headers.get("authorization", "")[:7].lower() == "bearer " else None
-    room_id = rt.store.room_for_token(hash_token(token)) if token else None
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        room_id = rt.store.room_for_token(hash_token(token.strip())) if scheme.lower() == "bearer" else None
+    except sqlite3.Error as err:
+        return _unavailable(f"token lookup failed: {err}")
     if room_id is None:
         return refuse(Rejection(401, "unauthorized", "unknown or revoked token (Authorization: Bearer TOKEN)"),
                       **{"WWW-Authenticate": "Bearer"})
@@ -75,16 +85,21 @@ async def receive(request: Request) -> Response:
     if isinstance(heartbeat, Rejection):
         return refuse(heartbeat)
     try:
-        stored = await rt.writer.submit(heartbeat)
-    except Exception as err:  # the database, not the client: tell the agent to retry later
-        log.error("storing heartbeat %s/%d failed: %s", heartbeat.room_id, heartbeat.seq, err)
-        return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503,
-                            headers={"Retry-After": "10"})
-    if stored:
+        outcome = await rt.writer.submit(heartbeat)
+    except Exception as err:
+        return _unavailable(f"storing heartbeat {heartbeat.room_id}/{heartbeat.seq} failed: {err}")
+    if outcome == STORED:
         rt.counters.accepted += 1
-    else:
+    elif outcome == DUPLICATE:
         rt.counters.duplicates += 1
-    return JSONResponse({"status": "stored" if stored else "duplicate", "room_id": room_id, "seq": heartbeat.seq})
+    else:
+        # Answered like a replay (the agent must not resend it forever), but made visible:
+        # an agent whose seq went backwards (state dir lost) is losing its heartbeats.
+        rt.counters.seq_reused += 1
+        log.warning("room %s reused seq %d for a different heartbeat (sent_at %s): not stored",
+                    room_id, heartbeat.seq, heartbeat.sent_at)
+    return JSONResponse({"status": "stored" if outcome == STORED else "duplicate", "room_id": room_id,
+                         "seq": heartbeat.seq})
 
 
 def routes() -> list[Route]:

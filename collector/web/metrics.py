@@ -32,6 +32,9 @@ def render(views: list[RoomView], counters: Counters) -> str:
         "# HELP bridge_heartbeats_duplicate_total Replayed heartbeats answered without storing.",
         "# TYPE bridge_heartbeats_duplicate_total counter",
         f"bridge_heartbeats_duplicate_total {counters.duplicates}",
+        "# HELP bridge_heartbeats_seq_reused_total Heartbeats not stored: their seq was used by another one.",
+        "# TYPE bridge_heartbeats_seq_reused_total counter",
+        f"bridge_heartbeats_seq_reused_total {counters.seq_reused}",
         "# HELP bridge_heartbeats_rejected_total Heartbeats refused, by reason.",
         "# TYPE bridge_heartbeats_rejected_total counter",
     ]
