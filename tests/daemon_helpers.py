@@ -108,7 +108,8 @@ def server_tls(pki: Pki, require_client: bool = False) -> ssl.SSLContext:
 
 
 def write_config(directory: Path, url: str, *, token: str = "t0k3n-secret-value", interval_s: float = 1,
-                 extra: str = "", room: str = "room-1", policy: str = "",
+                 extra: str = "", room: str = "room-1",
+                 policy: str = "min_cameras = 0\nmin_microphones = 0",
                  network: str = "") -> Path:
     """An enrolled configuration for the service in ``directory`` (state and runtime below it).
 
@@ -132,8 +133,6 @@ timeout_s = 2
 {network}
 
 [policy]
-min_cameras = 0
-min_microphones = 0
 require_clock_sync = false
 {policy}
 

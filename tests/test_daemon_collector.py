@@ -7,8 +7,11 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.collector_helpers import running_collector
 from tests.daemon_helpers import Agent, wait_for, write_config
+from tests.umockdev_bed import BedClient
 
 ROOM = "room-1"
 
@@ -87,3 +90,86 @@ def test_kill_9_at_random_moments_100_times(tmp_path: Path) -> None:
     assert len(seqs) == len(set(seqs)), "duplicate rows"
     assert sorted(seqs) == list(range(1, last + 1)), f"gaps: {sorted(set(range(1, last + 1)) - set(seqs))[:20]}"
     assert not list((spool / "rejected").glob("*.json"))
+
+
+def _bed() -> BedClient:
+    try:
+        import gi
+
+        gi.require_version("UMockdev", "1.0")
+    except (ImportError, ValueError) as exc:
+        pytest.skip(f"needs the UMockdev GObject bindings (gir1.2-umockdev-1.0, python3-gi): {exc}")
+    bed = BedClient()
+    bed.send("proc idle")
+    return bed
+
+
+def test_camera_unplugged_gives_a_fail_heartbeat_at_the_collector_within_1s(tmp_path: Path) -> None:
+    bed = _bed()
+    bed.send("load webcam-c920")
+    bed.send("load ethernet-i219")  # net.link looks at the testbed's /sys/class/net
+    try:
+        with running_collector(tmp_path, rooms=(ROOM,)) as collector:
+            # A long interval: what arrives after the unplug is the hot-plug heartbeat, not a periodic one.
+            config = write_config(tmp_path, collector.heartbeat_url, token=collector.tokens[ROOM], interval_s=300,
+                                  policy="min_cameras = 1\nmin_microphones = 1\nrequire_ipv6 = false")
+            agent = Agent(config, env=bed.env())
+            try:
+                latencies = []
+                for round_ in range(3):
+                    if round_:
+                        bed.send("plug webcam-c920")
+                    # Not failing with the camera there (warn at most: this machine's own IPv6 may be missing).
+                    ok = wait_for(lambda: (rows := collector.heartbeats(ROOM)) and rows[-1]["status"] != "fail"
+                                  and rows, 30, what="heartbeat without failure, camera present")
+                    seen = ok[-1]["seq"]
+                    removed_at = time.time()
+                    bed.send("unplug webcam-c920")
+                    # The API gives received_at to the second: time it here instead (an upper bound,
+                    # it includes the polling).
+                    wait_for(lambda: [r for r in collector.heartbeats(ROOM, since_seq=seen) if r["status"] == "fail"],
+                             10, interval=0.02, what="fail heartbeat")
+                    latencies.append(time.time() - removed_at)
+                body = json.loads((tmp_path / "run/status.json").read_text())
+                assert agent.terminate() == 0
+            finally:
+                if agent.process.poll() is None:
+                    agent.kill()
+    finally:
+        bed.close()
+    cameras = next(c for c in body["checks"] if c["name"] == "devices.cameras")
+    assert cameras["status"] == "fail"
+    assert max(latencies) <= 1.0, f"unplug to fail heartbeat at the collector: {latencies}"
+
+
+def test_stamp_and_bandwidth_deferred_while_the_room_is_in_use(tmp_path: Path) -> None:
+    bed = _bed()
+    for fixture in ("webcam-c920", "speakerphone-jabra", "hda-intel", "ethernet-i219"):
+        bed.send(f"load {fixture}")
+    try:
+        with running_collector(tmp_path, rooms=(ROOM,)) as collector:
+            config = write_config(tmp_path, collector.heartbeat_url, token=collector.tokens[ROOM], interval_s=1,
+                                  network=f'[mcu]\nhost = "::1"\ntcp_ports = [{collector.port}]\n'
+                                          '[probe]\nstamp_port = 9\nhttp_port = 9\nevery_s = 60\n')
+            agent = Agent(config, env=bed.env())
+            try:
+                def checks_of_last() -> dict[str, dict]:
+                    return {c["name"]: c for c in _state(tmp_path).get("checks", [])}
+
+                idle = wait_for(lambda: (c := checks_of_last()) and c.get("probe.rtt") and c, 30, what="idle cycle")
+                assert "deferred" not in idle["probe.rtt"]["summary"]
+                bed.send("proc meeting")  # the Jabra's capture and playback are RUNNING
+                busy = wait_for(lambda: (c := checks_of_last()) and "room in use" in c["probe.rtt"]["summary"] and c,
+                                30, what="deferred cycle")
+                assert agent.terminate() == 0
+            finally:
+                if agent.process.poll() is None:
+                    agent.kill()
+    finally:
+        bed.close()
+    for name in ("probe.rtt", "probe.jitter", "probe.loss", "probe.upload", "probe.download"):
+        assert busy[name]["status"] == "skip", busy[name]
+    # A bandwidth test is due only within the first minute's splay: deferred if due, else not measured yet.
+    assert all("room in use" in busy[n]["summary"] or "not measured yet" in busy[n]["summary"]
+               for n in ("probe.upload", "probe.download"))
+    assert busy["net.link"]["status"] == "ok"  # the light checks still run

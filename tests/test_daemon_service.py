@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -103,8 +104,11 @@ def test_reload_valid_and_invalid_edits(tmp_path: Path) -> None:
     agent = Agent(config)
     try:
         wait_for(lambda: sink.requests, 20, what="first heartbeat")
-        # A valid edit (file watch): the next heartbeat comes at once and carries it.
-        config.write_text(config.read_text().replace('name = "Phòng thử"', 'name = "Phòng mới"'))
+        # A valid edit saved as editors do (new file renamed over the old): the next heartbeat
+        # comes at once and carries it.
+        edited = tmp_path / ".agent.toml.swp"
+        edited.write_text(config.read_text().replace('name = "Phòng thử"', 'name = "Phòng mới"'))
+        os.replace(edited, config)
         wait_for(lambda: any(b["room"].get("name") == "Phòng mới" for b in sink.bodies()), 10, what="valid reload")
         # An invalid edit: the old configuration keeps running, the config check fails.
         good = config.read_text()

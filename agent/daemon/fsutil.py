@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 
-def fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: str | Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -18,9 +18,10 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o640) -> None:
+def write_atomic(path: str | Path, data: bytes, *, durable: bool = True, mode: int = 0o640) -> None:
     """Replace ``path`` with ``data``. ``durable=False`` skips the fsyncs (runtime files in tmpfs)."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    directory, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(directory, f".{name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
@@ -33,7 +34,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True, mode: int = 0
         os.close(fd)
     os.replace(tmp, path)
     if durable:
-        fsync_dir(path.parent)
+        fsync_dir(directory or ".")
 
 
 def is_temp(name: str) -> bool:

@@ -32,10 +32,7 @@ from agent.daemon.seqstore import SeqStore
 from agent.daemon.spool import Spool
 from agent.daemon.state import iso, status_line, write_state
 from agent.errors import DeliveryError
-try:  # TEMPORARY until the device and network packages are merged
-    from agent.devices import DeviceWatcher, scan
-except ImportError:
-    DeviceWatcher = scan = None  # type: ignore
+from agent.devices import DeviceWatcher, scan
 from agent.net.figures import network_figures
 from agent.paths import Paths
 from agent.result import CheckResult, Status, overall_status
@@ -195,10 +192,9 @@ class Service:
         self.sender.start()
         self.bandwidth = BandwidthTimer(self.config.probe.every_s)
         self.bandwidth.start(time.monotonic())
-        if DeviceWatcher is not None:
-            threading.Thread(target=self._device_loop, name="devices", daemon=True).start()
-            self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
-            self._device_watcher.start()
+        threading.Thread(target=self._device_loop, name="devices", daemon=True).start()
+        self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
+        self._device_watcher.start()
         logfmt.event(log, "agent.working", room=self.config.room.id, url=logfmt.safe_url(self.config.central.url or ""),
                      spool_depth=self.spool.depth, next_seq=self.seq.peek_next())
 
@@ -274,8 +270,6 @@ class Service:
 
     def _context(self) -> tuple[CheckContext, Any]:
         ctx = CheckContext(config=self.config, paths=self.paths, config_error=self.config_error)
-        if scan is None:
-            return ctx, None
         try:
             inventory = scan(self.paths)
         except Exception as err:  # the device checks report it themselves

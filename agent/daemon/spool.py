@@ -37,6 +37,11 @@ def file_name(seq: int) -> str:
     return f"{seq:016d}{SUFFIX}"
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
 def parse_name(name: str) -> int | None:
     stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else ""
     return int(stem) if stem.isdigit() else None
@@ -46,6 +51,7 @@ class Spool:
     def __init__(self, directory: Path, max_count: int, max_bytes: int) -> None:
         self.directory = directory
         self.rejected_dir = directory / "rejected"
+        self._dir = str(directory)
         self.max_count = max_count
         self.max_bytes = max_bytes
         # Re-entrant: the service holds it across put() and the sequence commit (see ``locked``).
@@ -85,6 +91,11 @@ class Spool:
         except FileNotFoundError:
             return 0
         return int(text) if text.isdigit() else 0
+
+    def _path(self, seq: int) -> str:
+        # A plain string: pathlib interns every path component, and each heartbeat's
+        # name is new, which would grow the interpreter's intern table for months.
+        return os.path.join(self._dir, file_name(seq))
 
     # -- state ---------------------------------------------------------------
 
@@ -134,7 +145,7 @@ class Spool:
                 self._forget(oldest)
                 dropped_now += 1
             try:
-                write_atomic(self.directory / file_name(seq), data)
+                write_atomic(self._path(seq), data)
             except OSError as err:
                 raise DeliveryError(f"cannot write heartbeat {seq} to the spool: {err.strerror}") from None
             self._index[seq] = len(data)
@@ -153,7 +164,7 @@ class Spool:
 
     def _reported_drops(self, seq: int) -> int:
         try:
-            doc = json.loads((self.directory / file_name(seq)).read_bytes())
+            doc = json.loads(_read(self._path(seq)))
             return int(doc.get("spool", {}).get("dropped", 0))
         except (OSError, ValueError, AttributeError, TypeError):
             return 0
@@ -167,7 +178,7 @@ class Spool:
             return
         self._bytes -= size
         try:
-            os.unlink(self.directory / file_name(seq))
+            os.unlink(self._path(seq))
         except FileNotFoundError:
             pass
 
@@ -181,7 +192,7 @@ class Spool:
                     return None
                 seq = next(iter(self._index))
                 try:
-                    return seq, (self.directory / file_name(seq)).read_bytes()
+                    return seq, _read(self._path(seq))
                 except FileNotFoundError:
                     # Removed behind our back: forget it and move on rather than stall.
                     self._forget(seq)
@@ -196,7 +207,7 @@ class Spool:
         with self._lock:
             if seq not in self._index:
                 return
-            source = self.directory / file_name(seq)
+            source = self._path(seq)
             write_atomic(self.rejected_dir / f"{seq:016d}.reason", (reason.strip() + "\n").encode())
             os.replace(source, self.rejected_dir / file_name(seq))
             fsync_dir(self.rejected_dir)
