@@ -5,8 +5,12 @@ be silent; both units pass ``systemd-analyze verify`` with their ExecStart
 present and the agent's exposure score stays at 2.5 or below. Then a clean
 Debian 12 tree made by mmdebstrap from this machine's apt mirror gets the
 packages through ``apt-get install ./….deb`` (dependencies resolved by apt
-from Debian), the commands run inside it, and an upgrade to a rebuilt higher
-version followed by a purge must leave nothing behind.
+from Debian) and the commands run inside it. Then the tree is booted with
+systemd as PID 1, so both units run for real with their whole sandbox; an
+upgrade to a rebuilt higher version and a purge follow, after which nothing
+may be left behind. The services are also run, faster, under the seccomp part
+of their units' sandbox alone (packaging/unit-seccomp), with a control run
+showing that emulation bites.
 
 The base tree is cached as a tarball under /var/cache/bridge-room-test/,
 keyed by the mirror and the package lists, with the dependencies downloaded
@@ -16,7 +20,6 @@ without fetching them again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
