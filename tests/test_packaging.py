@@ -114,6 +114,14 @@ def upgrade_build(built: Build, tmp_path_factory: pytest.TempPathFactory) -> Bui
     return _collect(outdir, UPGRADE_VERSION)
 
 
+def test_package_version_follows_the_code() -> None:
+    from agent import __version__ as agent_version
+    from collector import __version__ as collector_version
+
+    upstream = _source_version().split("+")[0].split("-")[0]
+    assert upstream == agent_version == collector_version, "bump packaging/debian/changelog with the code"
+
+
 def test_both_packages_build_with_private_module_dirs(built: Build) -> None:
     agent_files = ok(run(["dpkg-deb", "-c", str(built.agent)]))
     collector_files = ok(run(["dpkg-deb", "-c", str(built.collector)]))
