@@ -14,8 +14,12 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -68,59 +72,142 @@ class Link:
         for ns in (self.room, self.centre):
             ip("netns", "add", ns)
             # Duplicate address detection would leave link-local addresses tentative for a second.
-            self.run(ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad", check=True)
+            self.run(
+                ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad", check=True
+            )
             ip("-n", ns, "link", "set", "lo", "up")
-        ip("link", "add", ROOM_IF, "netns", self.room, "type", "veth", "peer", "name", CENTRE_IF, "netns", self.centre)
-        for ns, ifname, cidr in ((self.room, ROOM_IF, self.room_cidr), (self.centre, CENTRE_IF, self.centre_cidr)):
+        ip(
+            "link",
+            "add",
+            ROOM_IF,
+            "netns",
+            self.room,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            CENTRE_IF,
+            "netns",
+            self.centre,
+        )
+        for ns, ifname, cidr in (
+            (self.room, ROOM_IF, self.room_cidr),
+            (self.centre, CENTRE_IF, self.centre_cidr),
+        ):
             if cidr:
                 ip("-n", ns, "addr", "add", cidr, "dev", ifname, "nodad")
             ip("-n", ns, "link", "set", ifname, "up")
+        self._wait_operstate_up()
         self.etc.mkdir(parents=True, exist_ok=True)
         # Names not in hosts fail fast: nothing listens on [::1]:53 inside the namespace.
         (self.etc / "resolv.conf").write_text("nameserver ::1\noptions timeout:1 attempts:1\n")
         self.hosts("")
         return self
 
+    def _wait_operstate_up(self, timeout: float = 5.0) -> None:
+        """Until the kernel's link watcher has set both ends UP (it runs up to a second late).
+
+        Before that the device has no working qdisc and drops packets: the first TCP
+        SYN on a fresh link would wait out its one-second retransmission timer.
+        """
+        deadline = time.monotonic() + timeout
+        for ns, ifname in ((self.room, ROOM_IF), (self.centre, CENTRE_IF)):
+            while "state UP" not in self.run(ns, "ip", "-o", "link", "show", ifname).stdout:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{ifname} in {ns} did not come up")
+                time.sleep(0.05)
+
     def hosts(self, lines: str) -> None:
         """The room's /etc/hosts (``ip netns exec`` bind-mounts it over /etc/hosts)."""
-        (self.etc / "hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost\n" + lines)
+        (self.etc / "hosts").write_text(
+            "127.0.0.1 localhost\n::1 localhost ip6-localhost\n" + lines
+        )
 
     def shape(self, mbit: float) -> None:
         """Token-bucket shaping of both directions to ``mbit`` Mbit/s."""
         burst = max(32_000, int(mbit * 1e6 / 8 / 250))  # about 4 ms of data at that rate
         for ns, ifname in ((self.room, ROOM_IF), (self.centre, CENTRE_IF)):
-            self.run(ns, "tc", "qdisc", "replace", "dev", ifname, "root", "tbf",
-                     "rate", f"{mbit}mbit", "burst", str(burst), "latency", "50ms", check=True)
+            self.run(
+                ns,
+                "tc",
+                "qdisc",
+                "replace",
+                "dev",
+                ifname,
+                "root",
+                "tbf",
+                "rate",
+                f"{mbit}mbit",
+                "burst",
+                str(burst),
+                "latency",
+                "50ms",
+                check=True,
+            )
 
-    def run(self, ns: str, *cmd: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True,
-                              check=check, timeout=timeout)
+    def run(
+        self, ns: str, *cmd: str, check: bool = False, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *cmd],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
 
     def start(self, ns: str, *cmd: str, cwd: Path | None = None) -> subprocess.Popen:
         """A long-running process inside ``ns``, stopped at teardown."""
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd or REPO,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=cwd or REPO,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
     def start_responder(self, http_port: int = 8080, stamp_port: int = 8862) -> subprocess.Popen:
-        proc = self.start(self.centre, sys.executable, "-m", "collector.probe",
-                          "--listen", f"[{self.centre_address}]:{http_port}", "--stamp-port", str(stamp_port))
+        proc = self.start(
+            self.centre,
+            sys.executable,
+            "-m",
+            "collector",
+            "probe-serve",
+            "--listen",
+            f"[{self.centre_address}]:{http_port}",
+            "--stamp-port",
+            str(stamp_port),
+        )
         self.wait_tcp(self.centre, self.centre_address, http_port, proc)
         return proc
 
-    def wait_tcp(self, ns: str, address: str, port: int, proc: subprocess.Popen | None = None, timeout: float = 20) -> None:
+    def wait_tcp(
+        self,
+        ns: str,
+        address: str,
+        port: int,
+        proc: subprocess.Popen | None = None,
+        timeout: float = 20,
+    ) -> None:
         """Until something accepts TCP on ``[address]:port`` inside ``ns``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            probe = self.run(ns, sys.executable, "-c",
-                             "import socket,sys\n"
-                             f"s=socket.socket(socket.AF_INET6)\ns.settimeout(1)\nsys.exit(s.connect_ex(({address!r},{port})))")
+            probe = self.run(
+                ns,
+                sys.executable,
+                "-c",
+                "import socket,sys\n"
+                f"s=socket.socket(socket.AF_INET6)\ns.settimeout(1)\nsys.exit(s.connect_ex(({address!r},{port})))",
+            )
             if probe.returncode == 0:
                 return
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"server in {ns} exited: {proc.stderr.read() if proc.stderr else ''}")
+                raise RuntimeError(
+                    f"server in {ns} exited: {proc.stderr.read() if proc.stderr else ''}"
+                )
             time.sleep(0.2)
         raise TimeoutError(f"nothing listening on [{address}]:{port} in {ns}")
 
@@ -135,12 +222,28 @@ class Link:
         if proc.stderr:
             proc.stderr.close()
 
-    def agent(self, *args: str, ns: str | None = None, wrap: tuple[str, ...] = (), timeout: float = 90) -> subprocess.CompletedProcess:
+    def agent(
+        self, *args: str, ns: str | None = None, wrap: tuple[str, ...] = (), timeout: float = 90
+    ) -> subprocess.CompletedProcess:
         """``python -m agent ARGS`` inside the room namespace, as a technician would run it."""
         env_clean = ("env", "-u", "BRIDGE_AGENT_CONFIG", "NO_COLOR=1")
         return subprocess.run(
-            ["ip", "netns", "exec", ns or self.room, *env_clean, *wrap, sys.executable, "-m", "agent", *args],
-            capture_output=True, text=True, timeout=timeout, cwd=REPO,
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns or self.room,
+                *env_clean,
+                *wrap,
+                sys.executable,
+                "-m",
+                "agent",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
         )
 
     def down(self) -> None:
@@ -149,3 +252,22 @@ class Link:
         for ns in (self.room, self.centre):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(self.etc, ignore_errors=True)
+
+
+@contextmanager
+def built_link(responder: tuple[int, int] | None = None, **addresses: str | None) -> Iterator[Link]:
+    """A Link built for the block and removed after it; the test skips without root.
+
+    ``responder=(http_port, stamp_port)`` starts the responder in the control centre.
+    """
+    reason = netns_available()
+    if reason:
+        pytest.skip(reason)
+    link = Link(**addresses)  # type: ignore[arg-type]
+    try:
+        link.up()
+        if responder:
+            link.start_responder(*responder)
+        yield link
+    finally:
+        link.down()

@@ -15,28 +15,25 @@ import pytest
 
 from agent.net.figures import network_figures
 from agent.result import CheckResult, Status
-from tests.netns import ROOM_IF, Link, netns_available
+from tests.netns import ROOM_IF, Link, built_link
 
 pytestmark = pytest.mark.root
 
 HTTP_PORT = 8080
 STAMP_PORT = 8862
 MCU = "mcu.example.vn"
+# The chain without the bandwidth checks, in report order.
+CHAIN = (
+    "net.link", "net.ipv6_address", "net.ipv6_route", "net.dns_aaaa",
+    "mcu.tcp", "mcu.sip", "mcu.icmp", "probe.rtt", "probe.jitter", "probe.loss",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def link() -> Iterator[Link]:
     """A healthy IPv6-only path with the responder running in the control centre."""
-    reason = netns_available()
-    if reason:
-        pytest.skip(reason)
-    built = Link()
-    try:
-        built.up()
-        built.start_responder(HTTP_PORT, STAMP_PORT)
+    with built_link(responder=(HTTP_PORT, STAMP_PORT)) as built:
         yield built
-    finally:
-        built.down()
 
 
 @pytest.fixture(autouse=True)
@@ -51,14 +48,17 @@ def write_config(tmp_path: Path, mcu: str = "", extra: str = "", probe: str = ""
     path = tmp_path / "agent.toml"
     mcu_section = f'[mcu]\nhost = "{mcu}"\ntcp_ports = [{HTTP_PORT}]\n' if mcu else "[mcu]\n"
     path.write_text(
-        mcu_section + extra
+        mcu_section
+        + extra
         + f"\n[probe]\nhttp_port = {HTTP_PORT}\nstamp_port = {STAMP_PORT}\nduration_s = 2\n{probe}"
     )
     return path
 
 
 def netcheck(current: Link, config: Path, *extra: str, **kw) -> tuple[int, dict[str, dict]]:
-    proc = current.agent("netcheck", "--json", "--no-bandwidth", "--config", str(config), *extra, **kw)
+    proc = current.agent(
+        "netcheck", "--json", "--no-bandwidth", "--config", str(config), *extra, **kw
+    )
     assert proc.returncode in (0, 1, 2), proc.stderr
     document = json.loads(proc.stdout)
     return proc.returncode, {check["name"]: check for check in document["checks"]}
@@ -66,10 +66,7 @@ def netcheck(current: Link, config: Path, *extra: str, **kw) -> tuple[int, dict[
 
 def test_healthy_ipv6_only_path(link: Link, tmp_path: Path) -> None:
     code, checks = netcheck(link, write_config(tmp_path, MCU))
-    assert [name for name in checks] == [
-        "net.link", "net.ipv6_address", "net.ipv6_route", "net.dns_aaaa",
-        "mcu.tcp", "mcu.sip", "mcu.icmp", "probe.rtt", "probe.jitter", "probe.loss",
-    ]
+    assert tuple(checks) == CHAIN
     statuses = {name: check["status"] for name, check in checks.items()}
     assert statuses == {**dict.fromkeys(checks, "ok"), "mcu.sip": "skip"}, checks
     assert code == 0
@@ -84,15 +81,30 @@ def test_healthy_ipv6_only_path(link: Link, tmp_path: Path) -> None:
     assert 0 < checks["probe.rtt"]["observed"] < 50
 
     # The heartbeat's network object comes from these results and fits the schema.
-    results = [CheckResult(c["name"], Status(c["status"]), c["summary"], c["observed"], c["threshold"],
-                           c["unit"], c.get("details", {})) for c in checks.values()]
+    results = [
+        CheckResult(
+            c["name"],
+            Status(c["status"]),
+            c["summary"],
+            c["observed"],
+            c["threshold"],
+            c["unit"],
+            c.get("details", {}),
+        )
+        for c in checks.values()
+    ]
     figures = network_figures(results)
     assert figures["ipv6_addresses"] == [link.room_address]
     assert figures["source_address"] == link.room_address and figures["interface"] == ROOM_IF
-    assert figures["loss_pct"] == 0 and figures["rtt_min_ms"] <= figures["rtt_avg_ms"] <= figures["rtt_p95_ms"]
+    assert (
+        figures["loss_pct"] == 0
+        and figures["rtt_min_ms"] <= figures["rtt_avg_ms"] <= figures["rtt_p95_ms"]
+    )
     assert figures["upload_mbps"] is None and figures["download_mbps"] is None
     jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads((Path(__file__).parent.parent / "collector/schema/heartbeat-v1.schema.json").read_text())
+    schema = json.loads(
+        (Path(__file__).parent.parent / "collector/schema/heartbeat-v1.schema.json").read_text()
+    )
     jsonschema.validate(figures, schema["properties"]["network"])
 
 
@@ -104,7 +116,11 @@ def test_aaaa_missing_is_named(link: Link, tmp_path: Path) -> None:
     assert checks["net.dns_aaaa"]["summary"].startswith(f"{MCU} has only A records (192.0.2.10)")
     assert checks["net.ipv6_route"]["status"] == "skip"
     for name in ("mcu.tcp", "mcu.icmp", "probe.rtt", "probe.loss"):
-        assert checks[name] == {**checks[name], "status": "skip", "summary": "skipped: net.dns_aaaa failed"}
+        assert checks[name] == {
+            **checks[name],
+            "status": "skip",
+            "summary": "skipped: net.dns_aaaa failed",
+        }
 
 
 def test_name_that_does_not_resolve(link: Link, tmp_path: Path) -> None:
@@ -117,19 +133,26 @@ def test_no_route_names_the_destination(link: Link, tmp_path: Path) -> None:
     code, checks = netcheck(link, write_config(tmp_path, "fd00:b2::10"))
     assert code == 2
     assert checks["net.ipv6_route"]["status"] == "fail"
-    assert checks["net.ipv6_route"]["summary"] == "no route to fd00:b2::10: network unreachable (no route)"
+    assert (
+        checks["net.ipv6_route"]["summary"]
+        == "no route to fd00:b2::10: network unreachable (no route)"
+    )
     assert checks["net.dns_aaaa"]["summary"] == "skipped: net.ipv6_route failed"
     assert checks["probe.rtt"]["summary"] == "skipped: net.ipv6_route failed"
 
 
 def test_closed_port_names_port_address_and_cause(link: Link, tmp_path: Path) -> None:
     config = write_config(tmp_path, link.centre_address)
-    config.write_text(config.read_text().replace(f"tcp_ports = [{HTTP_PORT}]", f"tcp_ports = [{HTTP_PORT}, 5061]"))
+    config.write_text(
+        config.read_text().replace(f"tcp_ports = [{HTTP_PORT}]", f"tcp_ports = [{HTTP_PORT}, 5061]")
+    )
     code, checks = netcheck(link, config)
     assert code == 2
     tcp = checks["mcu.tcp"]
     assert tcp["status"] == "fail"
-    assert tcp["summary"].startswith(f"TCP 5061 to {link.centre_address}: connection refused after ")
+    assert tcp["summary"].startswith(
+        f"TCP 5061 to {link.centre_address}: connection refused after "
+    )
     assert tcp["details"]["ports"][str(HTTP_PORT)]["ok"] is True
     # The MCU and probe stages are independent: STAMP still measured.
     assert checks["probe.rtt"]["status"] == "ok"
@@ -138,25 +161,31 @@ def test_closed_port_names_port_address_and_cause(link: Link, tmp_path: Path) ->
 
 def test_responder_down(link: Link, tmp_path: Path) -> None:
     config = write_config(tmp_path, MCU, probe="")
-    config.write_text(config.read_text().replace(f"stamp_port = {STAMP_PORT}", "stamp_port = 8999")
-                      .replace(f"http_port = {HTTP_PORT}", "http_port = 8998"))
+    config.write_text(
+        config.read_text()
+        .replace(f"stamp_port = {STAMP_PORT}", "stamp_port = 8999")
+        .replace(f"http_port = {HTTP_PORT}", "http_port = 8998")
+    )
     proc = link.agent("netcheck", "--json", "--config", str(config))
     checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
     assert proc.returncode == 2
     assert checks["mcu.tcp"]["status"] == "ok"  # the MCU itself answers
     assert checks["probe.rtt"]["summary"] == (
-        f"no STAMP reply from [{link.centre_address}]:8999 to 100 packets: responder down or UDP blocked on the way")
+        f"no STAMP reply from [{link.centre_address}]:8999 to 100 packets: responder down or UDP blocked on the way"
+    )
     assert checks["probe.loss"]["observed"] == 100.0 and checks["probe.loss"]["status"] == "fail"
     assert checks["probe.jitter"]["status"] == "skip"
     for name in ("probe.upload", "probe.download"):
         assert checks[name]["status"] == "fail"
-        assert checks[name]["summary"].endswith(f"to http://[{link.centre_address}]:8998: connection refused")
+        assert checks[name]["summary"].endswith(
+            f"to http://[{link.centre_address}]:8998: connection refused"
+        )
 
 
 def test_mcu_host_not_configured(link: Link, tmp_path: Path) -> None:
     code, checks = netcheck(link, write_config(tmp_path))
     assert checks["net.link"]["status"] == "ok" and checks["net.ipv6_address"]["status"] == "ok"
-    for name in ("net.ipv6_route", "net.dns_aaaa", "mcu.tcp", "mcu.sip", "mcu.icmp", "probe.rtt", "probe.loss"):
+    for name in CHAIN[2:]:
         assert checks[name]["summary"] == "skipped: mcu.host not configured", name
     assert code == 0
 
@@ -176,8 +205,21 @@ def test_sip_options_against_sipp(link: Link, tmp_path: Path, transport: str) ->
     if shutil.which("sipp") is None:
         pytest.skip("needs sipp (Debian package sip-tester)")
     port = 5060 if transport == "udp" else 5070
-    sipp = link.start(link.centre, "sipp", "-sn", "uas", "-aa", "-i", link.centre_address, "-p", str(port),
-                      "-t", "u1" if transport == "udp" else "t1", "-nostdin", cwd=tmp_path)
+    sipp = link.start(
+        link.centre,
+        "sipp",
+        "-sn",
+        "uas",
+        "-aa",
+        "-i",
+        link.centre_address,
+        "-p",
+        str(port),
+        "-t",
+        "u1" if transport == "udp" else "t1",
+        "-nostdin",
+        cwd=tmp_path,
+    )
     if transport == "tcp":
         link.wait_tcp(link.centre, link.centre_address, port, sipp)
     uri = f"sip:[{link.centre_address}]:{port};transport={transport}"
@@ -188,7 +230,8 @@ def test_sip_options_against_sipp(link: Link, tmp_path: Path, transport: str) ->
     sip = checks["mcu.sip"]
     assert sip["status"] == "ok", sip
     assert sip["summary"].startswith(
-        f"SIP OPTIONS over {transport.upper()} to [{link.centre_address}]:{port}: 200 OK in ")
+        f"SIP OPTIONS over {transport.upper()} to [{link.centre_address}]:{port}: 200 OK in "
+    )
     assert sip["details"]["status_code"] == 200
     assert code == 0
 
@@ -197,21 +240,16 @@ def test_sip_nobody_listening(link: Link, tmp_path: Path) -> None:
     uri = f"sip:[{link.centre_address}]:5080"
     code, checks = netcheck(link, write_config(tmp_path, MCU, extra=f'sip_uri = "{uri}"\n'))
     assert checks["mcu.sip"]["status"] == "fail"
-    assert checks["mcu.sip"]["summary"].startswith(f"SIP OPTIONS over UDP to [{link.centre_address}]:5080: ")
+    assert checks["mcu.sip"]["summary"].startswith(
+        f"SIP OPTIONS over UDP to [{link.centre_address}]:5080: "
+    )
     assert code == 2
 
 
 def test_no_global_address(tmp_path: Path) -> None:
-    reason = netns_available()
-    if reason:
-        pytest.skip(reason)
-    bare = Link(room_cidr=None)
-    try:
-        bare.up()
+    with built_link(room_cidr=None) as bare:
         bare.hosts(f"{bare.centre_address} {MCU}\n")
         code, checks = netcheck(bare, write_config(tmp_path, MCU))
-    finally:
-        bare.down()
     assert code == 2
     assert checks["net.link"]["status"] == "ok"
     address = checks["net.ipv6_address"]
@@ -222,18 +260,26 @@ def test_no_global_address(tmp_path: Path) -> None:
 
 
 def test_no_link_with_carrier(tmp_path: Path) -> None:
-    reason = netns_available()
-    if reason:
-        pytest.skip(reason)
-    cut = Link()
-    try:
-        cut.up()
+    with built_link() as cut:
         # The peer end down: the room's interface is up but has no carrier, like an unplugged cable.
         cut.run(cut.centre, "ip", "link", "set", "v1", "down", check=True)
         code, checks = netcheck(cut, write_config(tmp_path, MCU))
-    finally:
-        cut.down()
     assert code == 2
-    assert checks["net.link"]["summary"] == "no network interface is up with carrier (v0: up, no carrier (cable unplugged?))"
+    assert (
+        checks["net.link"]["summary"]
+        == "no network interface is up with carrier (v0: up, no carrier (cable unplugged?))"
+    )
     assert checks["net.ipv6_address"]["summary"] == "skipped: net.link failed"
     assert checks["probe.loss"]["summary"] == "skipped: net.link failed"
+
+
+def test_diagnose_runs_the_chain_between_devices_and_host(link: Link, tmp_path: Path) -> None:
+    proc = link.agent(
+        "diagnose", "--json", "--no-bandwidth", "--config", str(write_config(tmp_path, MCU))
+    )
+    names = [check["name"] for check in json.loads(proc.stdout)["checks"]]
+    chain = [name for name in names if name.split(".")[0] in ("net", "mcu", "probe")]
+    assert tuple(chain) == CHAIN
+    assert names.index("net.link") > names.index("config")
+    assert names.index("probe.loss") < names.index("host.disk")
+    assert "probe.upload" not in names

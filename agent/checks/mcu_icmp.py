@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.checks.base import CheckContext
-from agent.checks.net_common import NO_MCU, mcu_resolution, skip
+from agent.checks.net_common import mcu_address, skip
 from agent.net.icmp import EchoOutcome, NoRawSocket, ping
 from agent.result import CheckResult, Status
 
@@ -22,13 +22,11 @@ def assess_echo(outcome: EchoOutcome) -> CheckResult:
 
 
 def check_icmp(ctx: CheckContext) -> CheckResult:
-    resolution = mcu_resolution(ctx)
-    if resolution is None:
-        return skip(NAME, NO_MCU)
-    if not resolution.aaaa:
-        return CheckResult(NAME, Status.FAIL, f"no IPv6 address for {resolution.host}")
+    address = mcu_address(ctx, NAME)
+    if isinstance(address, CheckResult):
+        return address
     try:
-        outcome = ping(resolution.aaaa[0])
+        outcome = ping(address)
     except NoRawSocket:
         return skip(NAME, "ICMPv6 echo needs CAP_NET_RAW (the service has it; run as root on site)")
     return assess_echo(outcome)

@@ -12,12 +12,23 @@ NAME = "mcu.sip"
 
 def assess_sip(outcome: SipOutcome) -> CheckResult:
     target = outcome.target
-    where = f"SIP OPTIONS over {target.transport.upper()} to {bracket(outcome.address)}:{target.port}"
-    details = {"transport": target.transport, "address": outcome.address, "port": target.port,
-               "status_code": outcome.status, "reason": outcome.reason}
+    where = (
+        f"SIP OPTIONS over {target.transport.upper()} to {bracket(outcome.address)}:{target.port}"
+    )
+    details = {
+        "transport": target.transport,
+        "address": outcome.address,
+        "port": target.port,
+        "status_code": outcome.status,
+        "reason": outcome.reason,
+    }
     if outcome.ok:
-        summary = f"{where}: {outcome.status} {outcome.reason} in {outcome.ms:.0f} ms".replace("  ", " ")
-        return CheckResult(NAME, Status.OK, summary, observed=outcome.ms, unit="ms", details=details)
+        summary = f"{where}: {outcome.status} {outcome.reason} in {outcome.ms:.0f} ms".replace(
+            "  ", " "
+        )
+        return CheckResult(
+            NAME, Status.OK, summary, observed=outcome.ms, unit="ms", details=details
+        )
     summary = f"{where}: {outcome.error} after {outcome.ms:.0f} ms"
     return CheckResult(NAME, Status.FAIL, summary, observed=outcome.ms, unit="ms", details=details)
 
@@ -30,8 +41,13 @@ def check_sip(ctx: CheckContext) -> CheckResult:
         return skip(NAME, "mcu.sip_uri not configured")
     target = parse_sip_uri(uri)
     if target.secure:
-        return skip(NAME, f"{uri} is SIP over TLS (sips:), which this probe does not speak; mcu.tcp covers the port")
+        return skip(
+            NAME,
+            f"{uri} is SIP over TLS (sips:), which this probe does not speak; mcu.tcp covers the port",
+        )
     address = host_address(ctx, target.host)
     if address is None:
-        return CheckResult(NAME, Status.FAIL, f"SIP host {target.host} from mcu.sip_uri has no IPv6 address")
+        return CheckResult(
+            NAME, Status.FAIL, f"SIP host {target.host} from mcu.sip_uri has no IPv6 address"
+        )
     return assess_sip(sip_options(target, address))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.checks.base import CheckContext
-from agent.checks.net_common import NO_MCU, mcu_resolution, skip
+from agent.checks.net_common import mcu_address
 from agent.net.tcp import TcpOutcome, tcp_connect
 from agent.result import CheckResult, Status
 
@@ -15,7 +15,14 @@ def assess_tcp(outcomes: list[TcpOutcome]) -> CheckResult:
     details = {"ports": {str(o.port): {"ok": o.ok, "ms": o.ms, "error": o.error} for o in outcomes}}
     slowest = max(o.ms for o in outcomes)
     if failed:
-        return CheckResult(NAME, Status.FAIL, "; ".join(o.describe() for o in failed), observed=slowest, unit="ms", details=details)
+        return CheckResult(
+            NAME,
+            Status.FAIL,
+            "; ".join(o.describe() for o in failed),
+            observed=slowest,
+            unit="ms",
+            details=details,
+        )
     if len(outcomes) == 1:
         summary = outcomes[0].describe()
     else:
@@ -25,10 +32,7 @@ def assess_tcp(outcomes: list[TcpOutcome]) -> CheckResult:
 
 
 def check_tcp(ctx: CheckContext) -> CheckResult:
-    resolution = mcu_resolution(ctx)
-    if resolution is None:
-        return skip(NAME, NO_MCU)
-    if not resolution.aaaa:
-        return CheckResult(NAME, Status.FAIL, f"no IPv6 address for {resolution.host}")
-    address = resolution.aaaa[0]
+    address = mcu_address(ctx, NAME)
+    if isinstance(address, CheckResult):
+        return address
     return assess_tcp([tcp_connect(address, port) for port in ctx.config.mcu.tcp_ports])

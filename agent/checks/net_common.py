@@ -10,6 +10,7 @@ from typing import Callable
 
 from agent.checks.base import CheckContext, skipped
 from agent.net.resolve import Resolution, resolve
+from agent.result import CheckResult, Status
 
 # Stages 1-4: a failure here skips every later network check.
 GATE = ("net.link", "net.ipv6_address", "net.ipv6_route", "net.dns_aaaa")
@@ -29,6 +30,16 @@ def mcu_resolution(ctx: CheckContext) -> Resolution | None:
     if not host:
         return None
     return ctx.memo(f"net.resolve:{host}", lambda: resolve(host))
+
+
+def mcu_address(ctx: CheckContext, name: str) -> str | CheckResult:
+    """The MCU's IPv6 address, or the result ``name`` reports when there is none."""
+    resolution = mcu_resolution(ctx)
+    if resolution is None:
+        return skip(name, NO_MCU)
+    if not resolution.aaaa:
+        return CheckResult(name, Status.FAIL, f"no IPv6 address for {resolution.host}")
+    return resolution.aaaa[0]
 
 
 def host_address(ctx: CheckContext, host: str) -> str | None:

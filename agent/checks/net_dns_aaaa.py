@@ -17,8 +17,12 @@ def assess_resolution(resolution: Resolution, require_ipv6: bool) -> CheckResult
         return skip(NAME, f"mcu.host {host} is an IPv6 address, no lookup needed")
     if resolution.aaaa:
         return CheckResult(
-            NAME, Status.OK, f"{host} → {', '.join(resolution.aaaa)} in {resolution.ms:.0f} ms",
-            observed=resolution.ms, unit="ms", details=details,
+            NAME,
+            Status.OK,
+            f"{host} → {', '.join(resolution.aaaa)} in {resolution.ms:.0f} ms",
+            observed=resolution.ms,
+            unit="ms",
+            details=details,
         )
     if resolution.a:
         summary = f"{host} has only A records ({', '.join(resolution.a)}): the MCU is not reachable over IPv6"

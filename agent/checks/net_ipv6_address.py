@@ -16,10 +16,19 @@ def assess_addresses(addresses: list[Inet6Address], require_ipv6: bool) -> Check
     listed = [f"{a} on {a.interface}" for a in usable]
     details = {
         "usable": [str(a.address) for a in usable],
-        "all": [f"{a} on {a.interface}" + (f" ({', '.join(a.problems)})" if a.problems else "") for a in own],
+        "all": [
+            f"{a} on {a.interface}" + (f" ({', '.join(a.problems)})" if a.problems else "")
+            for a in own
+        ],
     }
     if usable:
-        return CheckResult(NAME, Status.OK, ", ".join(listed), observed=[str(a.address) for a in usable], details=details)
+        return CheckResult(
+            NAME,
+            Status.OK,
+            ", ".join(listed),
+            observed=[str(a.address) for a in usable],
+            details=details,
+        )
     if routable:
         why = "; ".join(f"{a} on {a.interface} is {' and '.join(a.problems)}" for a in routable)
         summary = f"no usable global IPv6 address: {why}"

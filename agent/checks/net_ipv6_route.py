@@ -28,5 +28,9 @@ def check_ipv6_route(ctx: CheckContext) -> CheckResult:
         NAME,
         Status.OK,
         f"to {destination}{via} from {route.source}",
-        details={"destination": destination, "source_address": route.source, "interface": route.interface},
+        details={
+            "destination": destination,
+            "source_address": route.source,
+            "interface": route.interface,
+        },
     )

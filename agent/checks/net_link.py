@@ -20,7 +20,14 @@ def assess_links(links: list[Link]) -> CheckResult:
     live = [link.name for link in candidates if link.up and link.carrier]
     details = {"interfaces": {link.name: _state(link) for link in candidates}, "up": live}
     if live:
-        return CheckResult(NAME, Status.OK, f"{', '.join(live)} up with carrier", observed=len(live), unit="count", details=details)
+        return CheckResult(
+            NAME,
+            Status.OK,
+            f"{', '.join(live)} up with carrier",
+            observed=len(live),
+            unit="count",
+            details=details,
+        )
     if not candidates:
         summary = "no network interface besides loopback"
     else:

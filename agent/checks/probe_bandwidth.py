@@ -13,15 +13,26 @@ from agent.net.iperf3 import IPERF3_PORT, iperf3_bandwidth
 from agent.result import CheckResult, Status
 
 
-def assess_bandwidth(name: str, mbps: float | None, error: str | None, minimum: float, where: str, details: dict) -> CheckResult:
+def assess_bandwidth(
+    name: str, mbps: float | None, error: str | None, minimum: float, where: str, details: dict
+) -> CheckResult:
     direction = name.split(".")[1]
     if mbps is None:
-        return CheckResult(name, Status.FAIL, f"{direction} to {where}: {error}", threshold=minimum, unit="Mbit/s", details=details)
+        return CheckResult(
+            name,
+            Status.FAIL,
+            f"{direction} to {where}: {error}",
+            threshold=minimum,
+            unit="Mbit/s",
+            details=details,
+        )
     summary = f"{direction} {mbps:.1f} Mbit/s to {where}"
     status = Status.OK if mbps >= minimum else Status.FAIL
     if status is Status.FAIL:
         summary = f"{direction} too slow: {summary}, need at least {minimum:g} Mbit/s"
-    return CheckResult(name, status, summary, observed=mbps, threshold=minimum, unit="Mbit/s", details=details)
+    return CheckResult(
+        name, status, summary, observed=mbps, threshold=minimum, unit="Mbit/s", details=details
+    )
 
 
 def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> CheckResult:
@@ -45,9 +56,13 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
         figure = f", {mbps:.1f} Mbit/s" if mbps is not None else ""
         report(name, f"{direction} {fraction * 100:3.0f}%{figure}")
 
-    measured = http_bandwidth(direction, where, probe.duration_s, probe.streams, progress=tick)
+    measured = http_bandwidth(
+        direction, address, probe.http_port, probe.duration_s, probe.streams, progress=tick
+    )
     details.update(bytes=measured.bytes_measured, seconds=measured.seconds)
-    return assess_bandwidth(name, measured.mbps, "; ".join(measured.errors), minimum, where, details)
+    return assess_bandwidth(
+        name, measured.mbps, "; ".join(measured.errors), minimum, where, details
+    )
 
 
 def check_upload(ctx: CheckContext) -> CheckResult:

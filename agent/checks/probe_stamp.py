@@ -37,8 +37,13 @@ def _run(ctx: CheckContext) -> Session:
     where = f"{bracket(address)}:{port}"
     report = progress(ctx)
     try:
-        stats = run_session(address, port, PACKETS, INTERVAL_S,
-                            progress=lambda n, total: report("probe.rtt", f"STAMP {n}/{total} to {where}"))
+        stats = run_session(
+            address,
+            port,
+            PACKETS,
+            INTERVAL_S,
+            progress=lambda n, total: report("probe.rtt", f"STAMP {n}/{total} to {where}"),
+        )
     except OSError as err:
         return Session(where, None, f"STAMP to {where}: {os_error_words(err)}", failed=True)
     return Session(where, stats)
@@ -56,8 +61,10 @@ def _without_stats(name: str, current: Session) -> CheckResult:
 
 def _no_replies(current: Session) -> str:
     assert current.stats is not None
-    return (f"no STAMP reply from {current.where} to {current.stats.sent} packets:"
-            " responder down or UDP blocked on the way")
+    return (
+        f"no STAMP reply from {current.where} to {current.stats.sent} packets:"
+        " responder down or UDP blocked on the way"
+    )
 
 
 def _verdict(value: float, limit: float) -> Status:
@@ -70,16 +77,36 @@ def assess_rtt(current: Session, max_rtt_ms: float) -> CheckResult:
     if stats is None:
         return _without_stats(name, current)
     if stats.rtt_avg_ms is None:
-        return CheckResult(name, Status.FAIL, _no_replies(current), threshold=max_rtt_ms, unit="ms",
-                           details={"sent": stats.sent, "received": 0})
-    summary = (f"RTT min/avg/p95 {stats.rtt_min_ms:.1f}/{stats.rtt_avg_ms:.1f}/{stats.rtt_p95_ms:.1f} ms"
-               f" to {current.where} ({stats.received} of {stats.sent} answered)")
+        return CheckResult(
+            name,
+            Status.FAIL,
+            _no_replies(current),
+            threshold=max_rtt_ms,
+            unit="ms",
+            details={"sent": stats.sent, "received": 0},
+        )
+    summary = (
+        f"RTT min/avg/p95 {stats.rtt_min_ms:.1f}/{stats.rtt_avg_ms:.1f}/{stats.rtt_p95_ms:.1f} ms"
+        f" to {current.where} ({stats.received} of {stats.sent} answered)"
+    )
     status = _verdict(stats.rtt_avg_ms, max_rtt_ms)
     if status is Status.FAIL:
         summary = f"round trip too long: {summary}, limit {max_rtt_ms:g} ms"
-    return CheckResult(name, status, summary, observed=stats.rtt_avg_ms, threshold=max_rtt_ms, unit="ms",
-                       details={"rtt_min_ms": stats.rtt_min_ms, "rtt_avg_ms": stats.rtt_avg_ms,
-                                "rtt_p95_ms": stats.rtt_p95_ms, "sent": stats.sent, "received": stats.received})
+    return CheckResult(
+        name,
+        status,
+        summary,
+        observed=stats.rtt_avg_ms,
+        threshold=max_rtt_ms,
+        unit="ms",
+        details={
+            "rtt_min_ms": stats.rtt_min_ms,
+            "rtt_avg_ms": stats.rtt_avg_ms,
+            "rtt_p95_ms": stats.rtt_p95_ms,
+            "sent": stats.sent,
+            "received": stats.received,
+        },
+    )
 
 
 def assess_jitter(current: Session, max_jitter_ms: float) -> CheckResult:
@@ -93,7 +120,9 @@ def assess_jitter(current: Session, max_jitter_ms: float) -> CheckResult:
     status = _verdict(stats.jitter_ms, max_jitter_ms)
     if status is Status.FAIL:
         summary = f"jitter too high: {summary}, limit {max_jitter_ms:g} ms"
-    return CheckResult(name, status, summary, observed=stats.jitter_ms, threshold=max_jitter_ms, unit="ms")
+    return CheckResult(
+        name, status, summary, observed=stats.jitter_ms, threshold=max_jitter_ms, unit="ms"
+    )
 
 
 def assess_loss(current: Session, max_loss_pct: float) -> CheckResult:
@@ -102,16 +131,29 @@ def assess_loss(current: Session, max_loss_pct: float) -> CheckResult:
     if stats is None:
         return _without_stats(name, current)
     loss = round(stats.loss_pct, 2)
-    summary = (f"{loss:g}% lost ({stats.lost} of {stats.sent}), {stats.duplicates} duplicated,"
-               f" {stats.reordered} reordered")
+    summary = (
+        f"{loss:g}% lost ({stats.lost} of {stats.sent}), {stats.duplicates} duplicated,"
+        f" {stats.reordered} reordered"
+    )
     status = _verdict(loss, max_loss_pct)
     if stats.received == 0:
         summary = _no_replies(current)
     elif status is Status.FAIL:
         summary = f"packet loss too high: {summary}, limit {max_loss_pct:g}%"
-    return CheckResult(name, status, summary, observed=loss, threshold=max_loss_pct, unit="%",
-                       details={"sent": stats.sent, "lost": stats.lost,
-                                "duplicates": stats.duplicates, "reordered": stats.reordered})
+    return CheckResult(
+        name,
+        status,
+        summary,
+        observed=loss,
+        threshold=max_loss_pct,
+        unit="%",
+        details={
+            "sent": stats.sent,
+            "lost": stats.lost,
+            "duplicates": stats.duplicates,
+            "reordered": stats.reordered,
+        },
+    )
 
 
 def check_rtt(ctx: CheckContext) -> CheckResult:

@@ -23,7 +23,11 @@ IFA_F_TENTATIVE = 0x40
 IFA_F_PERMANENT = 0x80
 
 # Address states that make an address unusable as a source, in words.
-_BAD_FLAGS = ((IFA_F_DADFAILED, "dadfailed"), (IFA_F_TENTATIVE, "tentative"), (IFA_F_DEPRECATED, "deprecated"))
+_BAD_FLAGS = (
+    (IFA_F_DADFAILED, "dadfailed"),
+    (IFA_F_TENTATIVE, "tentative"),
+    (IFA_F_DEPRECATED, "deprecated"),
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Inet6Address:
 
     @property
     def kind(self) -> str:
-        """"global", "ula", "link-local", "loopback" or "other"."""
+        """ "global", "ula", "link-local", "loopback" or "other"."""
         addr = self.address
         if addr.is_loopback:
             return "loopback"

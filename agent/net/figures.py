@@ -12,9 +12,17 @@ from typing import Any, Iterable
 from agent.result import CheckResult
 
 FIELDS = (
-    "ipv6_addresses", "source_address", "interface", "dns_ms",
-    "rtt_min_ms", "rtt_avg_ms", "rtt_p95_ms", "jitter_ms", "loss_pct",
-    "upload_mbps", "download_mbps",
+    "ipv6_addresses",
+    "source_address",
+    "interface",
+    "dns_ms",
+    "rtt_min_ms",
+    "rtt_avg_ms",
+    "rtt_p95_ms",
+    "jitter_ms",
+    "loss_pct",
+    "upload_mbps",
+    "download_mbps",
 )
 
 # figure -> (check name, where the value is: "observed" or a details key)
@@ -48,5 +56,7 @@ def network_figures(results: Iterable[CheckResult]) -> dict[str, Any]:
         result = by_name.get(check)
         if result is None:
             continue
-        figures[figure] = _scalar(result.observed if where == "observed" else result.details.get(where))
+        figures[figure] = _scalar(
+            result.observed if where == "observed" else result.details.get(where)
+        )
     return figures

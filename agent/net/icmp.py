@@ -55,7 +55,7 @@ def open_raw_socket() -> socket.socket:
         raise NoRawSocket("a raw ICMPv6 socket needs CAP_NET_RAW") from None
 
 
-def ping(address: str, count: int = 3, interval: float = 0.2, timeout: float = 1.0) -> EchoOutcome:
+def ping(address: str, count: int = 3, interval: float = 0.05, timeout: float = 1.0) -> EchoOutcome:
     """``count`` echo requests to ``address``; raises NoRawSocket without CAP_NET_RAW."""
     identifier = (os.getpid() ^ int(time.monotonic() * 1000)) & 0xFFFF
     sent_at: dict[int, float] = {}
@@ -93,6 +93,8 @@ def ping(address: str, count: int = 3, interval: float = 0.2, timeout: float = 1
 
 def _same(a: str, b: str) -> bool:
     try:
-        return socket.inet_pton(socket.AF_INET6, a.split("%")[0]) == socket.inet_pton(socket.AF_INET6, b)
+        return socket.inet_pton(socket.AF_INET6, a.split("%")[0]) == socket.inet_pton(
+            socket.AF_INET6, b
+        )
     except OSError:
         return False

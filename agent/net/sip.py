@@ -59,7 +59,9 @@ def _bracket(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-def build_options(target: SipTarget, local: tuple[str, int], call_id: str, branch: str, tag: str) -> bytes:
+def build_options(
+    target: SipTarget, local: tuple[str, int], call_id: str, branch: str, tag: str
+) -> bytes:
     """An OPTIONS request from ``local`` (address, port) to ``target``."""
     host = _bracket(target.host)
     me = f"{_bracket(local[0])}:{local[1]}"

@@ -50,7 +50,9 @@ def ntp_seconds(ntp: int) -> float:
     return (ntp >> 32) + (ntp & 0xFFFFFFFF) / 2**32
 
 
-def build_sender_packet(seq: int, timestamp: int, error_estimate: int = SENDER_ERROR_ESTIMATE) -> bytes:
+def build_sender_packet(
+    seq: int, timestamp: int, error_estimate: int = SENDER_ERROR_ESTIMATE
+) -> bytes:
     return SENDER.pack(seq & 0xFFFFFFFF, timestamp, error_estimate)
 
 
@@ -197,7 +199,12 @@ def run_session(
     return stamp_statistics(count, replies)
 
 
-def _drain(sock: socket.socket, sent_at: dict[int, float], replies: list[tuple[int, float]], answered: set[int]) -> None:
+def _drain(
+    sock: socket.socket,
+    sent_at: dict[int, float],
+    replies: list[tuple[int, float]],
+    answered: set[int],
+) -> None:
     while True:
         try:
             data = sock.recv(2048)
@@ -209,5 +216,7 @@ def _drain(sock: socket.socket, sent_at: dict[int, float], replies: list[tuple[i
         reply = parse_reflector_packet(data)
         if reply is None or reply.sender_seq not in sent_at:
             continue
-        replies.append((reply.sender_seq, round_trip_ms(arrived - sent_at[reply.sender_seq], reply)))
+        replies.append(
+            (reply.sender_seq, round_trip_ms(arrived - sent_at[reply.sender_seq], reply))
+        )
         answered.add(reply.sender_seq)

@@ -7,9 +7,10 @@ agent measures goodput on its side; these only move bytes, as fast as they can.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -37,6 +38,9 @@ async def download(request: Request) -> Response:
             piece = CHUNK if remaining >= len(CHUNK) else CHUNK[:remaining]
             remaining -= len(piece)
             yield piece
+            # Writes that fit the transport buffer never yield to the event loop, so a
+            # client that hung up would go unnoticed until all N bytes were "sent".
+            await asyncio.sleep(0)
 
     return StreamingResponse(
         body(),
@@ -48,10 +52,16 @@ async def download(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     started = time.monotonic()
     received = 0
-    async for piece in request.stream():
-        received += len(piece)
-        if received > MAX_BYTES:
-            return JSONResponse({"error": f"upload larger than {MAX_BYTES} bytes"}, status_code=413)
+    try:
+        async for piece in request.stream():
+            received += len(piece)
+            if received > MAX_BYTES:
+                return JSONResponse(
+                    {"error": f"upload larger than {MAX_BYTES} bytes"}, status_code=413
+                )
+    except ClientDisconnect:
+        # The agent ends a timed upload by hanging up; that is the normal end, not an error.
+        return Response(status_code=204)
     return JSONResponse({"bytes": received, "seconds": round(time.monotonic() - started, 6)})
 
 

@@ -114,10 +114,12 @@ class StampReflector:
                 data, cmsgs, _flags, peer = self._sock.recvmsg(65535, ancillary)
             except socket.timeout:
                 continue
-            except OSError:
-                if self._stop.is_set():
+            except OSError as err:
+                if self._stop.is_set() or self._sock.fileno() < 0:
                     return
-                raise
+                # A queued ICMP error or a transient failure must not end the reflector.
+                log.warning("stamp reflector receive failed: %s", err)
+                continue
             received = ntp_timestamp(time.time())
             sender = parse_sender_packet(data)
             if sender is None:
