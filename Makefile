@@ -16,7 +16,7 @@ APT_RUNTIME := python3 python3-venv python3-setuptools python3-psutil python3-py
 	python3-jsonschema python3-uvloop python3-httptools iproute2
 # Tests: umockdev device trees, real network tools and peers, packaging and browser checks.
 APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl \
-	procps psmisc util-linux prometheus-node-exporter chromium \
+	procps psmisc util-linux chromium prometheus-node-exporter \
 	debhelper dh-python pybuild-plugin-pyproject python3-all python3-build \
 	python3-installer lintian mmdebstrap systemd fakeroot dpkg-dev build-essential \
 	debian-archive-keyring python3-seccomp

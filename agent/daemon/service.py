@@ -83,6 +83,8 @@ class Service:
         self._inventory: Any = None
         self._emit_lock = threading.Lock()  # results, status and devices change together
         self._device_generation = 0
+        self._udev: Any = None
+        self._scan_lock = threading.Lock()  # a libudev context is not thread-safe
         self.host = heartbeat.HostFacts(self.paths)
         self.bandwidth = BandwidthTimer(config.probe.every_s)
         self.next_cycle = 0.0
@@ -271,12 +273,25 @@ class Service:
     def _context(self) -> tuple[CheckContext, Any]:
         ctx = CheckContext(config=self.config, paths=self.paths, config_error=self.config_error)
         try:
-            inventory = scan(self.paths)
+            with self._scan_lock:
+                inventory = scan(self.paths, self._udev_context())
         except Exception as err:  # the device checks report it themselves
             logfmt.event(log, "devices.scan_failed", logging.ERROR, error=f"{type(err).__name__}: {err}")
             return ctx, None
         ctx.memo("devices", lambda: inventory)
         return ctx, inventory
+
+    def _udev_context(self) -> Any:
+        """One libudev context for every scan (a new one per scan loads libudev again each
+        time, and its function pointers pile up); None means scan's own fallback."""
+        if self._udev is None and self.paths.sys == Paths().sys:
+            try:
+                import pyudev
+
+                self._udev = pyudev.Context()
+            except Exception:  # no libudev: scan falls back to sysfs and says so
+                self._udev = False
+        return self._udev or None
 
     def _full_cycle(self) -> None:
         started = time.monotonic()
