@@ -455,8 +455,9 @@ def test_file_modes_and_conffile(chroot: Chroot) -> None:
     conffiles = chroot.run("dpkg-query", "-W", "-f=${Conffiles}", "bridge-room-agent").stdout
     assert "/etc/bridge-agent/agent.toml" in conffiles
     assert "/etc/bridge-agent/token" not in conffiles
-    # Recommends are installed by default: the iperf3 probe mode works out of the box.
-    assert chroot.run("dpkg-query", "-W", "-f=${db:Status-Abbrev}", "iperf3").stdout.startswith("ii")
+    # Recommends are installed by default: the iperf3 probe mode, the collector's fast HTTP stack.
+    for recommended in ("iperf3", "python3-httptools", "python3-uvloop"):
+        assert chroot.run("dpkg-query", "-W", "-f=${db:Status-Abbrev}", recommended).stdout.startswith("ii")
     assert chroot.path("/etc/bridge-agent/agent.toml").read_text() == (REPO / "config/agent.toml").read_text()
     assert not list(chroot.path("/usr/lib/python3/dist-packages").glob("agent*"))
     # Enabled for boot (no systemd runs in the tree, so nothing is started).
