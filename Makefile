@@ -16,9 +16,12 @@ APT_RUNTIME := python3 python3-venv python3-setuptools python3-psutil python3-py
 	python3-jsonschema python3-uvloop python3-httptools iproute2
 # Tests: umockdev device trees, real network tools and peers, packaging and browser checks.
 APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl \
-	procps psmisc util-linux chromium prometheus-node-exporter
+	procps psmisc util-linux chromium prometheus-node-exporter \
+	debhelper dh-python pybuild-plugin-pyproject python3-all python3-build \
+	python3-installer lintian mmdebstrap systemd fakeroot dpkg-dev build-essential \
+	debian-archive-keyring python3-seccomp
 
-.PHONY: run test venv deps-runtime deps-test clean bench
+.PHONY: run test venv deps-runtime deps-test clean bench deb
 
 # One stamp per package list: apt runs only when the list changed or a package is missing.
 deps-runtime: $(VENV)/.apt-runtime-$(shell echo "$(APT_RUNTIME)" | md5sum | cut -c1-8)
@@ -49,6 +52,18 @@ test: venv deps-test
 
 bench: venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Debian packages: packaging/debian/ becomes debian/ in a copy of the tree under
+# build/ (the repository itself never gets a debian/); the .debs land in build/.
+DEB_TREE := build/bridge-room
+deb: deps-test
+	rm -rf $(DEB_TREE) && mkdir -p $(DEB_TREE)
+	tar -c --exclude=./build --exclude=./.venv --exclude=./.git --exclude=./debian \
+		--exclude=__pycache__ --exclude='*.egg-info' --exclude=.pytest_cache . | tar -x -C $(DEB_TREE)
+	cp -a packaging/debian $(DEB_TREE)/debian
+	# Debian's own python3 and tools, whatever the caller's PATH (pyenv, venv) says.
+	cd $(DEB_TREE) && env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b
+	@ls -1 build/*.deb
 
 clean:
 	rm -rf $(VENV) build *.egg-info
