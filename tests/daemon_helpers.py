@@ -156,7 +156,8 @@ class NotifySocket:
         self._sock.bind(str(path))
         self._sock.settimeout(0.2)
         self._stop = False
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         while not self._stop:
@@ -168,7 +169,15 @@ class NotifySocket:
                 return
 
     def close(self) -> None:
+        """Stop reading, then collect what is still queued (the last datagrams of an exited agent)."""
         self._stop = True
+        self._reader.join(timeout=2)
+        self._sock.setblocking(False)
+        while True:
+            try:
+                self.messages.append(self._sock.recv(4096).decode())
+            except OSError:  # BlockingIOError: the queue is empty
+                break
         self._sock.close()
 
 

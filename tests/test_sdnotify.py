@@ -28,6 +28,19 @@ def test_path_socket_receives_ready_and_status(tmp_path: Path) -> None:
         assert sock.recv(4096) == b"WATCHDOG=1"
 
 
+def test_nothing_follows_stopping(tmp_path: Path) -> None:
+    path = str(tmp_path / "notify")
+    with _receiver(path) as sock:
+        notifier = Notifier.from_env({"NOTIFY_SOCKET": path})
+        assert notifier.stopping()
+        assert not notifier.status("ok; seq 9")
+        assert not notifier.watchdog()
+        assert sock.recv(4096) == b"STOPPING=1"
+        sock.settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            sock.recv(4096)
+
+
 def test_abstract_socket_name_with_at_sign() -> None:
     name = f"bridge-agent-test-{os.getpid()}"
     with _receiver(b"\0" + name.encode()) as sock:

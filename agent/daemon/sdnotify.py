@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ class Notifier:
 
     address: str | bytes | None = None
     watchdog_s: float | None = None
+    # Once STOPPING=1 is sent, a worker thread still finishing its cycle must not
+    # follow it with a STATUS= that would read as if the service were running on.
+    _stopped: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Notifier":
@@ -78,12 +81,13 @@ class Notifier:
         return self.notify(ready="1", status=status)
 
     def status(self, status: str) -> bool:
-        return self.notify(status=status)
+        return False if self._stopped else self.notify(status=status)
 
     def watchdog(self) -> bool:
-        return self.notify(watchdog="1")
+        return False if self._stopped else self.notify(watchdog="1")
 
     def stopping(self) -> bool:
+        self._stopped = True
         return self.notify(stopping="1")
 
     def reloading(self) -> bool:
