@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -26,8 +27,13 @@ def paint(text: str, status: Status, colour: bool) -> str:
     return f"\033[{_COLOURS[status]}m{text}\033[0m" if colour else text
 
 
+def iso_utc(unix_time: float, timespec: str = "seconds") -> str:
+    """A Unix time as ISO 8601 in UTC with a ``Z``, as every document of the agent writes times."""
+    return datetime.fromtimestamp(unix_time, timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_utc(time.time())
 
 
 def report_json(config: AgentConfig, results: list[CheckResult]) -> dict[str, Any]:

@@ -11,12 +11,12 @@ import platform
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.config import AgentConfig
+from agent.output import iso_utc
 from agent.paths import Paths
 from agent.result import CheckResult, overall_status
 
@@ -33,8 +33,7 @@ class SpoolFigures:
 
 
 def sent_at(now: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(time.time() if now is None else now, "milliseconds")
 
 
 def check_json(result: CheckResult) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from agent.daemon.fsutil import write_atomic
+from agent.output import iso_utc
 
 FILE_NAME = "status.json"
 
@@ -22,9 +22,7 @@ def state_path(runtime_dir: Path) -> Path:
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if ts is None else iso_utc(ts)
 
 
 def write_state(runtime_dir: Path, doc: dict[str, Any]) -> None:
