@@ -153,6 +153,7 @@ def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbe
         failing=json.dumps([c.__dict__ for c in failing], ensure_ascii=False),
         failing_names=" ".join(c.name for c in failing if c.status == "fail"),
         body=raw.decode("utf-8"),
+        agent_instance=doc.get("agent_instance", ""),
     )
 
 

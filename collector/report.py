@@ -6,6 +6,11 @@ compliant now, was not in fail or offline when the period began, and never
 went to fail or offline during it (from the events table); a room enrolled
 during the period counts from its first heartbeat. A room never heard from is
 not compliant. The most common failing checks count rooms, not heartbeats.
+
+The collector's own downtime (its *gaps*) is not the rooms' fault: a room that
+went offline inside a gap, or before it had the chance to be heard after one
+(the offline factor times its interval), is not counted against the period.
+The report lists the gaps so the office sees what was left out.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Report:
     since: float
     generated_at: float
     units: list[UnitReport]
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # the collector's downtime in the period
 
     @property
     def totals(self) -> UnitReport:
@@ -50,11 +56,19 @@ class Report:
         return total
 
 
-def compliance(store: Store, days: int, now: float, factor: float) -> Report:
+def in_gap(at: float, gaps: list[dict[str, Any]], grace_s: float) -> bool:
+    """Whether a room's transition at ``at`` falls in a gap or in the ``grace_s`` after it."""
+    return any(g["start"] <= at <= g["end"] + grace_s for g in gaps)
+
+
+def compliance(store: Store, days: int, now: float, factor: float, heard_since: float = 0.0) -> Report:
     since = now - days * 86400
-    views = room_views(store.rooms(), now, factor)
+    views = room_views(store.rooms(), now, factor, heard_since)
     at_start = store.states_at(since)
-    troubled = store.troubled_since(since)
+    gaps = store.gaps(since)
+    interval = {v.room_id: v.interval_s or 0.0 for v in views}
+    troubled = {room_id for room_id, state, at in store.troubled_since(since)
+                if not (state == "offline" and in_gap(at, gaps, factor * interval.get(room_id, 0.0)))}
     unit_of = {v.room_id: v.unit for v in views}
     units: dict[str, UnitReport] = {}
     for v in views:
@@ -70,7 +84,7 @@ def compliance(store: Store, days: int, now: float, factor: float) -> Report:
             failing.setdefault(unit_of[room_id], Counter())[check] += 1
     for unit, counter in failing.items():
         units[unit].failing_checks = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CHECKS]
-    return Report(days, since, now, sorted(units.values(), key=lambda u: u.unit))
+    return Report(days, since, now, sorted(units.values(), key=lambda u: u.unit), gaps)
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -82,7 +96,13 @@ def report_json(report: Report) -> dict[str, Any]:
     totals = unit(report.totals)
     del totals["unit"], totals["failing_checks"]
     return {"days": report.days, "since": iso(report.since), "generated_at": iso(report.generated_at),
-            "units": [unit(u) for u in report.units], "totals": totals}
+            "units": [unit(u) for u in report.units], "totals": totals,
+            "collector_gaps": [gap_json(g) for g in report.gaps]}
+
+
+def gap_json(gap: dict[str, Any]) -> dict[str, Any]:
+    return {"start": iso(gap["start"]), "end": iso(gap["end"]), "seconds": round(gap["end"] - gap["start"], 1),
+            "reason": gap["reason"]}
 
 
 def report_csv(report: Report) -> str:

@@ -20,12 +20,17 @@ DEFAULT_OFFLINE_FACTOR = 3.0
 
 
 def effective_status(
-    reported: str | None, last_seen: float | None, interval_s: float | None, now: float, factor: float
+    reported: str | None, last_seen: float | None, interval_s: float | None, now: float, factor: float,
+    heard_since: float = 0.0,
 ) -> str:
-    """``offline`` when never seen or silent for longer than ``factor`` x ``interval_s``."""
+    """``offline`` when never seen or silent for longer than ``factor`` x ``interval_s``.
+
+    Silence counts from ``heard_since`` at the earliest: when the collector itself was down
+    or stalled, the rooms could not be heard, and they get their chance after it is back.
+    """
     if reported is None or last_seen is None or interval_s is None:
         return "offline"
-    if now - last_seen > factor * interval_s:
+    if now - max(last_seen, heard_since) > factor * interval_s:
         return "offline"
     return reported
 

@@ -13,6 +13,7 @@ Times are Unix seconds (REAL); the API layer formats them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import sqlite3
 import threading
@@ -23,7 +24,9 @@ from typing import Any, Iterable, Iterator
 
 from collector.errors import RoomError, StoreError
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
@@ -33,11 +36,13 @@ CREATE TABLE IF NOT EXISTS rooms (
     token_sha256 TEXT NOT NULL UNIQUE,
     created_at   REAL NOT NULL,
     revoked_at   REAL,
-    -- the latest heartbeat (highest seq) and what the room says about itself
+    -- the latest heartbeat of the current stream and what the room says about itself
     name TEXT, unit TEXT, location TEXT, contact TEXT,
     last_seq INTEGER, sent_at TEXT, last_seen REAL, first_seen REAL,
     interval_s REAL, status TEXT, failing TEXT,
-    state TEXT                    -- the last state written to events, incl. offline
+    state TEXT,                   -- the last state written to events, incl. offline
+    agent_instance TEXT,          -- the current stream (NULL: the next heartbeat of any stream becomes it)
+    stream_started_at REAL        -- when the current stream was first heard
 );
 -- The latest heartbeat in full, apart from rooms: listing 10,000 rooms then reads
 -- small rows only, not 10,000 bodies of 3 KB.
@@ -45,14 +50,26 @@ CREATE TABLE IF NOT EXISTS latest (
     room_id TEXT PRIMARY KEY,
     body    TEXT NOT NULL
 );
+-- One row per (room, agent instance): an agent whose state directory was wiped starts
+-- a new stream whose seq starts at 1 again.
+CREATE TABLE IF NOT EXISTS streams (
+    room_id        TEXT NOT NULL,
+    agent_instance TEXT NOT NULL,  -- '' for agents that send none (before 0.2)
+    started_at     REAL NOT NULL,
+    first_seq      INTEGER NOT NULL,
+    last_seq       INTEGER NOT NULL,
+    last_seen      REAL NOT NULL,
+    PRIMARY KEY (room_id, agent_instance)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS heartbeats (
-    room_id     TEXT NOT NULL,
-    seq         INTEGER NOT NULL,
-    sent_at     TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    status      TEXT NOT NULL,
-    failing     TEXT NOT NULL,    -- space-separated names of checks with status fail
-    PRIMARY KEY (room_id, seq)
+    room_id        TEXT NOT NULL,
+    agent_instance TEXT NOT NULL DEFAULT '',
+    seq            INTEGER NOT NULL,
+    sent_at        TEXT NOT NULL,
+    received_at    REAL NOT NULL,
+    status         TEXT NOT NULL,
+    failing        TEXT NOT NULL,    -- space-separated names of checks with status fail
+    PRIMARY KEY (room_id, agent_instance, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS heartbeats_received ON heartbeats (received_at);
 -- the report reads only heartbeats with failed checks: a small index, not a scan of 30 days
@@ -67,11 +84,45 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_room ON events (room_id, at);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
+-- The collector's own downtime: nobody could be heard then, so it is not the rooms' fault.
+CREATE TABLE IF NOT EXISTS gaps (
+    id     INTEGER PRIMARY KEY,
+    start  REAL NOT NULL,   -- the collector's last write before it stopped (or stalled)
+    end    REAL NOT NULL,   -- when it was back
+    reason TEXT NOT NULL    -- 'restart' or 'stall'
+);
+CREATE INDEX IF NOT EXISTS gaps_end ON gaps (end);
+-- Small facts about the collector itself, e.g. alive_at: its last sweep.
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+# Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
+_MIGRATIONS = (
+    # 1 -> 2: heartbeat streams (agent_instance), the collector's gaps, meta.
+    """
+    ALTER TABLE rooms ADD COLUMN agent_instance TEXT;
+    ALTER TABLE rooms ADD COLUMN stream_started_at REAL;
+    ALTER TABLE heartbeats RENAME TO heartbeats_v1;
+    DROP INDEX IF EXISTS heartbeats_received;
+    DROP INDEX IF EXISTS heartbeats_failed;
+    """ + _SCHEMA + """
+    INSERT INTO heartbeats (room_id, agent_instance, seq, sent_at, received_at, status, failing)
+        SELECT room_id, '', seq, sent_at, received_at, status, failing FROM heartbeats_v1;
+    DROP TABLE heartbeats_v1;
+    INSERT INTO streams (room_id, agent_instance, started_at, first_seq, last_seq, last_seen)
+        SELECT room_id, '', coalesce(first_seen, last_seen), 1, last_seq, last_seen
+        FROM rooms WHERE last_seq IS NOT NULL AND last_seen IS NOT NULL;
+    UPDATE rooms SET agent_instance = '', stream_started_at = first_seen WHERE last_seq IS NOT NULL;
+    """,
+)
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
     coalesce(location, '') AS location, coalesce(contact, '') AS contact, last_seq, sent_at,
-    last_seen, first_seen, interval_s, status, failing, revoked_at, created_at"""
+    last_seen, first_seen, interval_s, status, failing, revoked_at, created_at, agent_instance,
+    stream_started_at"""
 
 
 STORED = "stored"
@@ -100,6 +151,7 @@ class Heartbeat:
     failing: str  # JSON list of {name, status, summary} for fail and warn checks
     failing_names: str  # space-separated names of failed checks, for the report
     body: str  # the heartbeat as received
+    agent_instance: str = ""  # the agent's stream; '' for agents that send none
 
 
 @dataclass(frozen=True)
@@ -124,10 +176,26 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._migrate(conn)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"{self.path}: cannot open the database: {err}") from None
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create a new database, or bring an older one up to SCHEMA_VERSION, in one transaction."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: the database has schema version {version}, newer than this"
+                             f" bridge-collector understands ({SCHEMA_VERSION}): upgrade bridge-collector")
+        if version == SCHEMA_VERSION:
+            return
+        fresh = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'rooms'").fetchone()[0] == 0
+        steps = [_SCHEMA] if fresh else list(_MIGRATIONS[max(version, 1) - 1:])
+        # executescript commits whatever is open first; the explicit BEGIN makes the
+        # whole upgrade one transaction, so a crash leaves the old version intact.
+        conn.executescript("BEGIN IMMEDIATE;\n" + ";\n".join(steps)
+                           + f";\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
+        if not fresh:
+            log.info("%s: database schema upgraded from version %d to %d", self.path, version, SCHEMA_VERSION)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -137,9 +205,10 @@ class Store:
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: cannot open the database: {err}") from None
             conn.row_factory = sqlite3.Row
-            # NORMAL is durable against a crash of this process in WAL mode; only a power
-            # loss can take back the last commits, and agents resend what was not answered.
-            conn.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a commit is on disk (the WAL fsynced) before the agent is answered 200 and
+            # deletes its copy. NORMAL would survive a crash of this process but not a power
+            # loss; bench/bench_collector.py measures what FULL costs.
+            conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=OFF")
             conn.execute(f"PRAGMA journal_size_limit={64 * 2**20}")  # shrink the WAL file after a burst
             self._local.conn = conn
@@ -190,9 +259,12 @@ class Store:
                     (room_id, name, unit, hash_token(token), time.time()),
                 )
             else:
+                # Re-enrolled: whichever stream speaks first with the new token is the room now,
+                # even one whose seq is below the old stream's last (a reinstalled PC).
                 conn.execute(
                     "UPDATE rooms SET token_sha256 = ?, revoked_at = NULL, admin_name = coalesce(?, admin_name),"
-                    " admin_unit = coalesce(?, admin_unit) WHERE room_id = ?",
+                    " admin_unit = coalesce(?, admin_unit), agent_instance = NULL, last_seq = NULL"
+                    " WHERE room_id = ?",
                     (hash_token(token), name, unit, room_id),
                 )
         return token
@@ -235,37 +307,74 @@ class Store:
     # ---- ingest (called from the single writer thread) ----
 
     def write_heartbeats(self, batch: Iterable[Heartbeat]) -> tuple[list[str], list[Event]]:
-        """Store a batch in one transaction; per heartbeat STORED, DUPLICATE or SEQ_REUSED."""
+        """Store a batch in one transaction; per heartbeat STORED, DUPLICATE or SEQ_REUSED.
+
+        The key is ``(room_id, agent_instance, seq)``: a reinstalled agent's new stream
+        starts at seq 1 again and is stored, never mistaken for a replay of the old one.
+        """
         outcomes: list[str] = []
         events: list[Event] = []
         with self._transaction() as conn:
             for hb in batch:
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO heartbeats (room_id, seq, sent_at, received_at, status, failing)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (hb.room_id, hb.seq, hb.sent_at, hb.received_at, hb.status, hb.failing_names),
+                    "INSERT OR IGNORE INTO heartbeats (room_id, agent_instance, seq, sent_at, received_at, status,"
+                    " failing) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (hb.room_id, hb.agent_instance, hb.seq, hb.sent_at, hb.received_at, hb.status,
+                     hb.failing_names),
                 )
                 if cur.rowcount == 0:
                     # A replay carries the same sent_at; another one means the agent reused a seq.
-                    before = conn.execute("SELECT sent_at FROM heartbeats WHERE room_id = ? AND seq = ?",
-                                          (hb.room_id, hb.seq)).fetchone()
+                    before = conn.execute(
+                        "SELECT sent_at FROM heartbeats WHERE room_id = ? AND agent_instance = ? AND seq = ?",
+                        (hb.room_id, hb.agent_instance, hb.seq)).fetchone()
                     outcomes.append(DUPLICATE if before is None or before[0] == hb.sent_at else SEQ_REUSED)
                     continue
                 outcomes.append(STORED)
-                event = self._update_latest(conn, hb)
+                new_stream = self._record_stream(conn, hb)
+                event = self._update_latest(conn, hb, new_stream)
                 if event:
                     events.append(event)
         return outcomes, events
 
-    def _update_latest(self, conn: sqlite3.Connection, hb: Heartbeat) -> Event | None:
-        row = conn.execute("SELECT last_seq, state FROM rooms WHERE room_id = ?", (hb.room_id,)).fetchone()
+    def _record_stream(self, conn: sqlite3.Connection, hb: Heartbeat) -> bool:
+        """Keep the stream's figures; True when this heartbeat is the first ever heard of it."""
+        cur = conn.execute(
+            "UPDATE streams SET first_seq = min(first_seq, ?), last_seq = max(last_seq, ?),"
+            " last_seen = max(last_seen, ?) WHERE room_id = ? AND agent_instance = ?",
+            (hb.seq, hb.seq, hb.received_at, hb.room_id, hb.agent_instance),
+        )
+        if cur.rowcount:
+            return False
+        conn.execute(
+            "INSERT INTO streams (room_id, agent_instance, started_at, first_seq, last_seq, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (hb.room_id, hb.agent_instance, hb.received_at, hb.seq, hb.seq, hb.received_at),
+        )
+        return True
+
+    def _update_latest(self, conn: sqlite3.Connection, hb: Heartbeat, new_stream: bool) -> Event | None:
+        row = conn.execute("SELECT last_seq, state, agent_instance FROM rooms WHERE room_id = ?",
+                           (hb.room_id,)).fetchone()
         if row is None:
             return None
-        if row["last_seq"] is not None and hb.seq <= row["last_seq"]:
+        current = row["agent_instance"]
+        if current is not None and hb.agent_instance != current and not new_stream:
+            # An older stream replaying late (its PC was reinstalled since): history only.
+            return None
+        if hb.agent_instance == current and row["last_seq"] is not None and hb.seq <= row["last_seq"]:
             # An older heartbeat delivered late (spool replay): history only, but the room is alive.
             conn.execute("UPDATE rooms SET last_seen = max(coalesce(last_seen, 0), ?) WHERE room_id = ?",
                          (hb.received_at, hb.room_id))
             return None
+        if hb.agent_instance != current:
+            # A new stream (reinstall, new disk, re-enrolment) is the room from now on.
+            started = conn.execute("SELECT started_at FROM streams WHERE room_id = ? AND agent_instance = ?",
+                                   (hb.room_id, hb.agent_instance)).fetchone()[0]
+            if current is not None:
+                log.info("room %s: new agent stream %s (was %s): the agent's state was reset",
+                         hb.room_id, hb.agent_instance or "-", current or "-")
+            conn.execute("UPDATE rooms SET agent_instance = ?, stream_started_at = ? WHERE room_id = ?",
+                         (hb.agent_instance, started, hb.room_id))
         conn.execute(
             "UPDATE rooms SET name = ?, unit = ?, location = ?, contact = ?, last_seq = ?, sent_at = ?,"
             " last_seen = ?, first_seen = coalesce(first_seen, ?), interval_s = ?, status = ?, failing = ?,"
@@ -288,20 +397,53 @@ class Store:
         )
         return Event(event.room_id, event.at, event.from_state, event.to_state, event.detail, cur.lastrowid)
 
-    def mark_offline(self, now: float, factor: float) -> list[Event]:
-        """Write an ``offline`` event for every room that fell silent since the last sweep."""
+    def mark_offline(self, now: float, factor: float, heard_since: float = 0.0) -> list[Event]:
+        """Write an ``offline`` event for every room that fell silent since the last sweep.
+
+        ``heard_since`` is when this collector could first hear rooms (its start, or the end
+        of a stall): a room is silent only counting from then, so the collector's own
+        downtime marks nobody offline. Also records that the collector is alive now.
+        """
         events = []
         with self._transaction() as conn:
             rows = conn.execute(
-                "SELECT room_id, last_seen, interval_s, state FROM rooms WHERE revoked_at IS NULL"
-                " AND last_seen IS NOT NULL AND state IS NOT 'offline' AND ? - last_seen > ? * interval_s",
-                (now, factor),
+                "SELECT room_id, max(last_seen, ?) AS heard, interval_s, state FROM rooms WHERE revoked_at IS NULL"
+                " AND last_seen IS NOT NULL AND state IS NOT 'offline' AND ? - max(last_seen, ?) > ? * interval_s",
+                (heard_since, now, heard_since, factor),
             ).fetchall()
             for r in rows:
-                at = r["last_seen"] + factor * r["interval_s"]
+                at = r["heard"] + factor * r["interval_s"]
                 conn.execute("UPDATE rooms SET state = 'offline' WHERE room_id = ?", (r["room_id"],))
                 events.append(self._add_event(conn, Event(r["room_id"], at, r["state"], "offline")))
+            self._set_meta(conn, "alive_at", repr(now))
         return events
+
+    # ---- the collector's own downtime ----
+
+    def _set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     (key, value))
+
+    def last_alive(self) -> float | None:
+        """The collector's last sign of life in this database: its last sweep, heartbeat or event."""
+        row = self._conn().execute(
+            "SELECT max(coalesce((SELECT CAST(value AS REAL) FROM meta WHERE key = 'alive_at'), 0),"
+            " coalesce((SELECT max(received_at) FROM heartbeats), 0), coalesce((SELECT max(at) FROM events), 0))"
+        ).fetchone()
+        return row[0] or None
+
+    def record_gap(self, start: float, end: float, reason: str) -> None:
+        """The collector heard nobody from ``start`` to ``end`` (stopped, crashed, or stalled)."""
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO gaps (start, end, reason) VALUES (?, ?, ?)", (start, end, reason))
+            self._set_meta(conn, "alive_at", repr(end))
+
+    def gaps(self, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The collector's gaps that ended after ``since``, newest first."""
+        rows = self._conn().execute(
+            "SELECT start, end, reason FROM gaps WHERE end >= ? ORDER BY end DESC LIMIT ?", (since, limit)
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     def purge(self, before: float, chunk: int = 2000) -> int:
         """Delete up to ``chunk`` heartbeats and events older than ``before``; how many went.
@@ -317,15 +459,37 @@ class Store:
             n += conn.execute(
                 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
             ).rowcount
+            n += conn.execute("DELETE FROM gaps WHERE end < ?", (before,)).rowcount
         return n
 
     # ---- history and reports ----
 
-    def heartbeats(self, room_id: str, since_seq: int, limit: int) -> list[dict[str, Any]]:
+    def heartbeats(self, room_id: str, since_seq: int, limit: int,
+                   instance: str | None = None) -> list[dict[str, Any]]:
+        """One stream's heartbeats with seq above ``since_seq``; the room's current stream by default."""
         rows = self._conn().execute(
-            "SELECT seq, sent_at, received_at, status FROM heartbeats WHERE room_id = ? AND seq > ?"
-            " ORDER BY seq LIMIT ?",
-            (room_id, since_seq, limit),
+            "SELECT seq, sent_at, received_at, status FROM heartbeats"
+            " WHERE room_id = ? AND agent_instance = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (room_id, self.current_stream(room_id) if instance is None else instance, since_seq, limit),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def current_stream(self, room_id: str) -> str:
+        """The room's current stream, or (just re-enrolled) the one heard last; '' when none."""
+        row = self._conn().execute("SELECT agent_instance FROM rooms WHERE room_id = ?", (room_id,)).fetchone()
+        return row[0] if row and row[0] is not None else self._newest_stream(room_id)
+
+    def _newest_stream(self, room_id: str) -> str:
+        row = self._conn().execute(
+            "SELECT agent_instance FROM streams WHERE room_id = ? ORDER BY last_seen DESC LIMIT 1", (room_id,)
+        ).fetchone()
+        return row[0] if row else ""
+
+    def streams(self, room_id: str) -> list[dict[str, Any]]:
+        """The room's streams, the most recently heard first."""
+        rows = self._conn().execute(
+            "SELECT agent_instance, started_at, first_seq, last_seq, last_seen FROM streams WHERE room_id = ?"
+            " ORDER BY last_seen DESC", (room_id,)
         ).fetchall()
         return [dict(r) for r in rows]
 
@@ -350,12 +514,12 @@ class Store:
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def troubled_since(self, since: float) -> set[str]:
-        """Rooms that went to fail or offline at some time since ``since``."""
+    def troubled_since(self, since: float) -> list[tuple[str, str, float]]:
+        """(room_id, to_state, at) of every transition to fail or offline since ``since``."""
         rows = self._conn().execute(
-            "SELECT DISTINCT room_id FROM events WHERE at >= ? AND to_state IN ('fail', 'offline')", (since,)
+            "SELECT room_id, to_state, at FROM events WHERE at >= ? AND to_state IN ('fail', 'offline')", (since,)
         ).fetchall()
-        return {r[0] for r in rows}
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def failed_checks_since(self, since: float) -> Iterator[tuple[str, str]]:
         """(room_id, check name) for every failed check in a heartbeat received since ``since``."""

@@ -23,6 +23,8 @@ class RoomView:
     interval_s: float | None
     sent_at: str | None
     failing: list[dict[str, str]]
+    agent_instance: str | None = None  # the current stream; '' for agents that send none
+    stream_started_at: float | None = None
 
     @property
     def severity(self) -> int:
@@ -34,22 +36,26 @@ class RoomView:
             "reported_status": self.reported, "last_seen": iso(self.last_seen), "last_seq": self.last_seq,
             "interval_s": self.interval_s, "location": self.location, "contact": self.contact,
             "failing_checks": self.failing,
+            "agent_instance": self.agent_instance, "stream_started_at": iso(self.stream_started_at),
         }
 
 
-def room_view(row: dict[str, Any], now: float, factor: float) -> RoomView:
+def room_view(row: dict[str, Any], now: float, factor: float, heard_since: float = 0.0) -> RoomView:
+    """``heard_since``: when the collector could first hear rooms (see ``effective_status``)."""
     return RoomView(
         room_id=row["room_id"], name=row["name"], unit=row["unit"], location=row["location"],
         contact=row["contact"],
-        status=effective_status(row["status"], row["last_seen"], row["interval_s"], now, factor),
+        status=effective_status(row["status"], row["last_seen"], row["interval_s"], now, factor, heard_since),
         reported=row["status"], last_seen=row["last_seen"], last_seq=row["last_seq"],
         interval_s=row["interval_s"], sent_at=row["sent_at"],
         failing=json.loads(row["failing"]) if row["failing"] and row["failing"] != "[]" else [],
+        agent_instance=row.get("agent_instance"), stream_started_at=row.get("stream_started_at"),
     )
 
 
-def room_views(rows: Iterable[dict[str, Any]], now: float, factor: float) -> list[RoomView]:
+def room_views(rows: Iterable[dict[str, Any]], now: float, factor: float,
+               heard_since: float = 0.0) -> list[RoomView]:
     """Worst first; then by unit, name and id so the order is stable between refreshes."""
-    views = [room_view(r, now, factor) for r in rows]
+    views = [room_view(r, now, factor, heard_since) for r in rows]
     views.sort(key=lambda v: (-v.severity, v.unit, v.name, v.room_id))
     return views

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -11,13 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector.report import compliance, report_csv, report_json
+from collector.report import compliance, gap_json, report_csv, report_json
 from collector.status import iso
 from collector.views import room_view, room_views
 from collector.web.app import reader, runtime
 from collector.webhook import event_json
 
 MAX_LIMIT = 1000
+INSTANCE = re.compile(r"(?:[0-9a-f]{32})?")  # '' is the stream of agents that send none
 
 
 class BadQuery(ValueError):
@@ -48,7 +50,7 @@ def _not_found(room_id: str) -> JSONResponse:
 async def rooms(request: Request) -> Response:
     rt = runtime(request)
     rows = await run_in_threadpool(rt.store.rooms)
-    views = room_views(rows, time.time(), rt.config.offline_factor)
+    views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
     return JSONResponse({"rooms": [v.api() for v in views]})
 
 
@@ -58,9 +60,15 @@ async def room(request: Request) -> Response:
     row = await run_in_threadpool(rt.store.room, room_id)
     if row is None:
         return _not_found(room_id)
-    out: dict[str, Any] = room_view(row, time.time(), rt.config.offline_factor).api()
+    out: dict[str, Any] = room_view(row, time.time(), rt.config.offline_factor, rt.heard_since).api()
     out["heartbeat"] = json.loads(row["body"]) if row["body"] else None
+    out["streams"] = [_stream_json(st) for st in await run_in_threadpool(rt.store.streams, room_id)]
     return JSONResponse(out)
+
+
+def _stream_json(stream: dict[str, Any]) -> dict[str, Any]:
+    return {"agent_instance": stream["agent_instance"], "started_at": iso(stream["started_at"]),
+            "first_seq": stream["first_seq"], "last_seq": stream["last_seq"], "last_seen": iso(stream["last_seen"])}
 
 
 async def heartbeats(request: Request) -> Response:
@@ -69,15 +77,21 @@ async def heartbeats(request: Request) -> Response:
     try:
         since = int_param(request, "since_seq", 0, 0, 2**63 - 1)
         limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+        instance = request.query_params.get("instance")
+        if instance is not None and not INSTANCE.fullmatch(instance):
+            raise BadQuery("query parameter 'instance' must be an agent_instance (32 hex digits) or empty")
     except BadQuery as err:
         return _bad(err)
     if not await run_in_threadpool(rt.store.enrolled, room_id):
         return _not_found(room_id)
-    rows = await run_in_threadpool(rt.store.heartbeats, room_id, since, limit)
+    if instance is None:
+        instance = await run_in_threadpool(rt.store.current_stream, room_id)
+    rows = await run_in_threadpool(rt.store.heartbeats, room_id, since, limit, instance)
     for r in rows:
         r["received_at"] = iso(r["received_at"])
     more = len(rows) == limit
-    return JSONResponse({"room_id": room_id, "heartbeats": rows,
+    return JSONResponse({"room_id": room_id, "agent_instance": instance,
+                         "heartbeats": rows,
                          "next_since_seq": rows[-1]["seq"] if more else None})
 
 
@@ -93,13 +107,25 @@ async def events(request: Request) -> Response:
     return JSONResponse({"events": [event_json(e) for e in found]})
 
 
+async def gaps(request: Request) -> Response:
+    """The collector's own downtime: when it heard no room (restart or stall)."""
+    rt = runtime(request)
+    try:
+        since_days = int_param(request, "days", 30, 1, 3650)
+    except BadQuery as err:
+        return _bad(err)
+    found = await run_in_threadpool(rt.store.gaps, time.time() - since_days * 86400)
+    return JSONResponse({"gaps": [gap_json(g) for g in found], "heard_since": iso(rt.heard_since)})
+
+
 async def report(request: Request) -> Response:
     rt = runtime(request)
     try:
         days = int_param(request, "days", 30, 1, 3650)
     except BadQuery as err:
         return _bad(err)
-    result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor)
+    result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor,
+                                     rt.heard_since)
     if request.query_params.get("format") == "csv":
         return Response(report_csv(result), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="compliance-{days}d.csv"'})
@@ -113,4 +139,5 @@ def routes() -> list[Route]:
         Route("/api/v1/rooms/{room_id}/heartbeats", reader(heartbeats)),
         Route("/api/v1/events", reader(events)),
         Route("/api/v1/report", reader(report)),
+        Route("/api/v1/gaps", reader(gaps)),
     ]

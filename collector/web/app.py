@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from collector import probe
 from collector.ingest import Validator, Writer
-from collector.status import DEFAULT_OFFLINE_FACTOR
+from collector.status import DEFAULT_OFFLINE_FACTOR, iso
 from collector.store import Event, Store
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ class Runtime:
     writer: Writer
     counters: Counters = field(default_factory=Counters)
     listeners: list[Callable[[list[Event]], None]] = field(default_factory=list)
+    # When this collector could first hear the rooms: its start, or the end of a stall.
+    # No room's silence counts before it (see status.effective_status).
+    heard_since: float = 0.0
 
     def publish(self, events: list[Event]) -> None:
         for listener in self.listeners:
@@ -115,19 +118,44 @@ async def healthz(request: Request) -> Response:
 
 
 PURGE_EVERY_S = 3600
+STALL_MIN_S = 10.0
 PURGE_CHUNKS_PER_SWEEP = 10  # a large backlog is purged over several sweeps, not in one long stall
+
+
+def stall_limit(sweep_interval_s: float) -> float:
+    """A sweep this late means the collector itself was stalled (VM paused, disk hung)."""
+    return max(STALL_MIN_S, 5 * sweep_interval_s)
+
+
+def open_gap(store: Store, now: float, reason: str, since: float | None = None) -> float | None:
+    """Record the collector's downtime up to ``now`` as a gap; returns its start (None: no gap)."""
+    start = store.last_alive() if since is None else since
+    if start is None or start >= now:
+        return None  # a new database, or the clock went back: nothing to excuse
+    store.record_gap(start, now, reason)
+    log.warning("collector %s: heard no room from %s to %s (%.0f s); offline counts from now",
+                "was down" if reason == "restart" else "stalled", iso(start), iso(now), now - start)
+    return start
 
 
 async def _sweep_forever(rt: Runtime) -> None:
     """Write offline transitions every few seconds; purge old history every hour, a little at a time."""
     last_purge = 0.0
+    last_sweep = time.time()
     purging = False
     removed = 0
     while True:
         await asyncio.sleep(rt.config.sweep_interval_s)
         now = time.time()
         try:
-            events = await rt.writer.call(lambda store: store.mark_offline(now, rt.config.offline_factor))
+            if now - last_sweep > stall_limit(rt.config.sweep_interval_s):
+                # Heartbeats were not read meanwhile: the rooms get their chance again.
+                started = last_sweep
+                await rt.writer.call(lambda store: open_gap(store, now, "stall", since=started))
+                rt.heard_since = now
+            last_sweep = now
+            events = await rt.writer.call(
+                lambda store: store.mark_offline(now, rt.config.offline_factor, rt.heard_since))
             if events:
                 rt.publish(events)
             if not purging and now - last_purge > PURGE_EVERY_S:
@@ -154,7 +182,10 @@ def create_app(config: ServeConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store(config.db)
-        rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)))
+        started = time.time()
+        open_gap(store, started, "restart")
+        rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)),
+                     heard_since=started)
         rt.writer.start(asyncio.get_running_loop())
         notifier = Notifier(config.webhook) if config.webhook else None
         if notifier:

@@ -78,7 +78,7 @@ def _group(views: list[RoomView]) -> list[tuple[str, list[RoomView]]]:
 async def overview(request: Request) -> Response:
     rt = runtime(request)
     rows = await run_in_threadpool(rt.store.rooms)
-    views = room_views(rows, time.time(), rt.config.offline_factor)
+    views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
     units = sorted({v.unit for v in views if v.unit})
     unit = request.query_params.get("unit", "")
     status = request.query_params.get("status", "")
@@ -116,7 +116,7 @@ async def room_page(request: Request) -> Response:
     events = await run_in_threadpool(rt.store.events, room_id, 0.0, EVENTS_SHOWN)
     body = json.loads(row["body"]) if row["body"] else None
     checks = sorted(body["checks"], key=lambda c: -SEVERITY.get(c["status"], -1)) if body else []
-    return _page(request, "room.html", room=room_view(row, now, rt.config.offline_factor), heartbeat=body,
+    return _page(request, "room.html", room=room_view(row, now, rt.config.offline_factor, rt.heard_since), heartbeat=body,
                  checks=checks, events=_durations(events, now))
 
 
@@ -126,7 +126,8 @@ async def report_page(request: Request) -> Response:
         days = int_param(request, "days", 30, 1, 3650)
     except BadQuery:
         days = 30
-    result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor)
+    result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor,
+                                     rt.heard_since)
     return _page(request, "report.html", report=result, totals=result.totals)
 
 

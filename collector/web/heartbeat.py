@@ -3,7 +3,7 @@
 Every answer to a client mistake is a 4xx naming the problem: 401 unknown or
 revoked token, 403 token of another room, 413 body over 256 KiB, 415 not JSON,
 422 schema error with the failing field's path. A replay of a stored
-``(room_id, seq)`` gets the same 200 and writes nothing.
+``(room_id, agent_instance, seq)`` gets the same 200 and writes nothing.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ async def receive(request: Request) -> Response:
         # Answered like a replay (the agent must not resend it forever), but made visible:
         # an agent whose seq went backwards (state dir lost) is losing its heartbeats.
         rt.counters.seq_reused += 1
-        log.warning("room %s reused seq %d for a different heartbeat (sent_at %s): not stored",
-                    room_id, heartbeat.seq, heartbeat.sent_at)
+        log.warning("room %s reused seq %d of stream %s for a different heartbeat (sent_at %s): not stored",
+                    room_id, heartbeat.seq, heartbeat.agent_instance or "-", heartbeat.sent_at)
     return JSONResponse({"status": "stored" if outcome == STORED else "duplicate", "room_id": room_id,
                          "seq": heartbeat.seq})
 

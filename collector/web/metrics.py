@@ -58,7 +58,7 @@ def render(views: list[RoomView], counters: Counters) -> str:
 async def metrics(request: Request) -> Response:
     rt = runtime(request)
     rows = await run_in_threadpool(rt.store.rooms)
-    views = room_views(rows, time.time(), rt.config.offline_factor)
+    views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
     return Response(render(views, rt.counters), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
