@@ -10,7 +10,10 @@ request written in one piece). Phases:
 2. ingest, closed loop: C connections send as fast as answers come back (capacity);
 3. ingest, open loop at a fixed offered rate: latency measured from when each request
    was due, so a stalled server cannot hide its queue (no coordinated omission);
-4. GET /api/v1/rooms and the dashboard with 10,000 rooms.
+4. GET /api/v1/rooms and the dashboard with 10,000 rooms;
+5. what durability costs: the writer's commits with ``synchronous=FULL`` (shipped: a 200
+   means the row is on disk) against ``NORMAL`` (lost on power loss), in-process,
+   batches of 1 (a quiet network) and 64 heartbeats (a busy one).
 Prints one table. Both the server and the generator share the machine's cores.
 """
 
@@ -194,6 +197,34 @@ def bench_ingest(tmp: Path, rows: list[tuple[str, str, str]], quick: bool) -> No
         c.stop()
 
 
+def bench_durability(tmp: Path, rows: list[tuple[str, str, str]], quick: bool) -> None:
+    commits = 100 if quick else 400
+    for batch_size in (1, 64):
+        for mode in ("FULL", "NORMAL"):
+            db = tmp / f"sync-{mode}-{batch_size}.db"
+            enrol(db, batch_size, "d")
+            store = Store(db)
+            store.become_writer()
+            store._conn().execute(f"PRAGMA synchronous={mode}")
+            now = time.time()
+            times = []
+            for n in range(1, commits + 1):
+                batch = []
+                for i in range(batch_size):
+                    doc = heartbeat(f"d-{i:05d}", n)
+                    hb = to_heartbeat(doc, json.dumps(doc).encode(), now)
+                    assert isinstance(hb, Heartbeat)
+                    batch.append(hb)
+                started = time.perf_counter()
+                store.write_heartbeats(batch)
+                times.append(time.perf_counter() - started)
+            store.close()
+            total = sum(times)
+            rows.append((f"commit, synchronous={mode}", f"{commits} commits of {batch_size}",
+                         f"{commits / total:.0f} commits/s  {commits * batch_size / total:.0f} heartbeats/s  "
+                         f"p50 {percentile(times, 50) * 1000:.2f} ms  p99 {percentile(times, 99) * 1000:.2f} ms"))
+
+
 def fill_big(db: Path) -> dict[str, str]:
     tokens = enrol(db, BIG_ROOMS, "big")
     store = Store(db)
@@ -250,6 +281,7 @@ def main() -> int:
         bench_validation(rows)
         bench_ingest(Path(tmp), rows, args.quick)
         bench_reads(Path(tmp), rows, args.quick)
+        bench_durability(Path(tmp), rows, args.quick)
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     for r in rows:
         print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}")
