@@ -178,7 +178,8 @@ def _print_rooms(rows: list[dict], *, as_json: bool) -> None:
 
     items = [{"room_id": r["room_id"], "name": r["name"], "unit": r["unit"], "enrolled": iso(r["created_at"]),
               "revoked": iso(r["revoked_at"]), "last_seen": iso(r["last_seen"]), "last_seq": r["last_seq"],
-              "status": r["status"]} for r in rows]
+              "status": r["status"], "agent_instance": r["agent_instance"],
+              "stream_started": iso(r["stream_started_at"])} for r in rows]
     if as_json:
         json.dump({"rooms": items}, sys.stdout, ensure_ascii=False, indent=2)
         print()
