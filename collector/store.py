@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_room ON events (room_id, at);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
+-- How far each reader of the events table got: the webhook outbox keeps the id of the
+-- last event it handled (delivered or refused for good), so a restart resumes there.
+CREATE TABLE IF NOT EXISTS event_cursors (
+    name     TEXT PRIMARY KEY,
+    event_id INTEGER NOT NULL
+);
 """
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
@@ -303,10 +309,12 @@ class Store:
                 events.append(self._add_event(conn, Event(r["room_id"], at, r["state"], "offline")))
         return events
 
-    def purge(self, before: float, chunk: int = 2000) -> int:
+    def purge(self, before: float, chunk: int = 2000, *, keep_from_cursor: str | None = None) -> int:
         """Delete up to ``chunk`` heartbeats and events older than ``before``; how many went.
 
         Called repeatedly by the sweeper, so ingest runs between the small transactions.
+        With ``keep_from_cursor`` the events that cursor has not passed yet are kept, and so
+        is the cursor's own event (see ``open_cursor``); no cursor row yet: no event goes.
         """
         with self._transaction() as conn:
             n = conn.execute(
@@ -314,9 +322,16 @@ class Store:
                 " (SELECT room_id, seq FROM heartbeats WHERE received_at < ? LIMIT ?)",
                 (before, chunk),
             ).rowcount
-            n += conn.execute(
-                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
-            ).rowcount
+            if keep_from_cursor is None:
+                n += conn.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
+                ).rowcount
+            else:
+                n += conn.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? AND id <"
+                    " coalesce((SELECT event_id FROM event_cursors WHERE name = ?), 0) LIMIT ?)",
+                    (before, keep_from_cursor, chunk),
+                ).rowcount
         return n
 
     # ---- history and reports ----
@@ -365,6 +380,45 @@ class Store:
         for room_id, failing in rows:
             for name in failing.split():
                 yield room_id, name
+
+    # ---- event cursors (the webhook outbox) ----
+
+    def open_cursor(self, name: str) -> int:
+        """The cursor's event id; a new cursor starts at the newest event (history is not replayed).
+
+        A cursor above the newest event (its events were purged while nobody read them) comes
+        down to the newest: SQLite gives a new row the highest id left plus one, so ids above
+        that are handed out again and would be skipped. ``purge(keep_from_cursor=)`` keeps
+        the cursor's own event for the same reason.
+        """
+        with self._transaction() as conn:
+            newest = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            conn.execute(
+                "INSERT INTO event_cursors (name, event_id) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET event_id = min(event_id, excluded.event_id)",
+                (name, newest),
+            )
+            return conn.execute("SELECT event_id FROM event_cursors WHERE name = ?", (name,)).fetchone()[0]
+
+    def advance_cursor(self, name: str, event_id: int) -> None:
+        """Move the cursor forward to ``event_id``; never back (another process may be ahead)."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE event_cursors SET event_id = max(event_id, ?) WHERE name = ?", (event_id, name))
+
+    def cursor(self, name: str) -> int | None:
+        row = self._conn().execute("SELECT event_id FROM event_cursors WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def events_after(self, event_id: int, limit: int) -> list[Event]:
+        """Events with an id above ``event_id``, oldest (lowest id) first."""
+        rows = self._conn().execute(
+            "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit)
+        ).fetchall()
+        return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
+
+    def count_events_after(self, event_id: int) -> int:
+        """How many events have an id above ``event_id`` (a range of the primary key: cheap)."""
+        return self._conn().execute("SELECT count(*) FROM events WHERE id > ?", (event_id,)).fetchone()[0]
 
 
 class _Tx:
