@@ -70,6 +70,12 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+def origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``, for logs: the path and query of a webhook URL often hold a token."""
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii').rpartition('@')[2]}"
+
+
 class Outcome(enum.Enum):
     DELIVERED = "delivered"
     REFUSED = "refused"  # for good: the cursor moves on
@@ -149,7 +155,7 @@ class Notifier:
     async def start(self) -> None:
         """Open the cursor (on the writer thread) before the first request, then deliver in the background."""
         self.stats.position = await self._write(lambda store: store.open_cursor(CURSOR))
-        log.info("webhook: delivering events after id %d to %s", self.stats.position, self.url)
+        log.info("webhook: delivering events after id %d to %s", self.stats.position, origin(self.url))
         self._task = asyncio.create_task(self._deliver_forever())
 
     async def stop(self) -> None:
