@@ -118,6 +118,22 @@ def _secret_file(option: str, path: str, what: str) -> str:
     return secret
 
 
+def _webhook_secret(url: str | None, secret_file: str | None) -> str | None:
+    """Check ``--webhook`` and ``--webhook-secret-file`` (both or neither); the secret."""
+    if url is None:
+        if secret_file:
+            raise UsageError("--webhook-secret-file is only used with --webhook URL")
+        return None
+    import httpx
+
+    # httpx accepts "http://[::1" or a space in the host, and fails only when sending.
+    if not re.match(r"^https?://[^/\s]+", url) or not httpx.URL(url).host:
+        raise UsageError("--webhook must be an http:// or https:// URL with a host")
+    if not secret_file:
+        raise UsageError("--webhook needs --webhook-secret-file FILE: the key receivers check X-Bridge-Signature with")
+    return _secret_file("--webhook-secret-file", secret_file, "secret")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -135,14 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.sweep_interval > 5:
         raise UsageError("--sweep-interval must be at most 5 seconds")
-    if args.webhook and not re.match(r"^https?://[^/\s]+", args.webhook):
-        raise UsageError("--webhook must be an http:// or https:// URL")
-    if args.webhook and not args.webhook_secret_file:
-        raise UsageError("--webhook needs --webhook-secret-file FILE: the key receivers check X-Bridge-Signature with")
-    if args.webhook_secret_file and not args.webhook:
-        raise UsageError("--webhook-secret-file is only used with --webhook URL")
-    webhook_secret = (_secret_file("--webhook-secret-file", args.webhook_secret_file, "secret")
-                      if args.webhook_secret_file else None)
+    webhook_secret = _webhook_secret(args.webhook, args.webhook_secret_file)
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
     config = ServeConfig(

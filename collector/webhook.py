@@ -193,6 +193,11 @@ class Notifier:
             # restart before that re-sends the events since the last write (at least once).
             log.warning("webhook: cannot save the cursor at event %d: %s", event_id, err)
 
+    def _describe(self, err: Exception) -> str:
+        """The error for a log line, with the URL (its path may hold a token) cut to its origin."""
+        text = str(err).replace(self.url, origin(self.url))
+        return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
     async def _deliver(self, client: httpx.AsyncClient, event: Event) -> None:
         """POST until delivered or refused for good."""
         body = body_bytes(event)
@@ -210,8 +215,8 @@ class Notifier:
                 outcome = classify(response.status_code)
                 problem = f"HTTP {response.status_code}"
                 retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
-            except httpx.HTTPError as err:
-                outcome, problem = Outcome.RETRY, f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            except Exception as err:  # whatever went wrong, the event is not skipped: retried
+                outcome, problem = Outcome.RETRY, self._describe(err)
             if outcome is Outcome.DELIVERED:
                 self.stats.delivered += 1
                 self.stats.last_success = time.time()

@@ -126,6 +126,18 @@ def make_events(c: RunningCollector, room: str, seqs: Iterable[int]) -> None:
         assert r.status_code == 200, r.text
 
 
+def write_events(store: Store, room: str, seqs: Iterable[int], at: float) -> list[int]:
+    """Heartbeats written straight to the database, as another collector process would; the event ids."""
+    ids = []
+    for seq in seqs:
+        status = status_for(seq)
+        doc = heartbeat(room, seq, status=status, failing="net.link" if status == "fail" else None)
+        hb = to_heartbeat(doc, json.dumps(doc).encode(), at + seq)
+        _, events = store.write_heartbeats([hb])  # type: ignore[list-item]
+        ids += [e.id for e in events if e.id is not None]
+    return ids
+
+
 def event_ids(c: RunningCollector) -> list[int]:
     """Every event id in the database, oldest first."""
     events = httpx.get(f"{c.url}/api/v1/events", params={"limit": 1000}, timeout=30).json()["events"]
@@ -232,16 +244,6 @@ def test_429_and_503_are_retried_in_order_and_show_as_lag(tmp_path: Path, receiv
 def test_first_start_skips_history_and_delivers_events_of_another_process(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    def write_events(store: Store, room: str, seqs: Iterable[int], at: float) -> list[int]:
-        ids = []
-        for seq in seqs:
-            status = status_for(seq)
-            doc = heartbeat(room, seq, status=status, failing="net.link" if status == "fail" else None)
-            hb = to_heartbeat(doc, json.dumps(doc).encode(), at + seq)
-            _, events = store.write_heartbeats([hb])  # type: ignore[list-item]
-            ids += [e.id for e in events if e.id is not None]
-        return ids
-
     store = Store(tmp_path / "collector.db")
     store.add_room("old-1")
     history = write_events(store, "old-1", (1, 2), time.time() - 3600)
@@ -260,6 +262,23 @@ def test_first_start_skips_history_and_delivers_events_of_another_process(
         wait_for(lambda: receiver.delivered_ids() == [elsewhere, here])
         assert not set(history) & set(receiver.tried_ids())
         assert_signed(receiver.attempts)
+
+
+def test_retention_keeps_events_not_yet_delivered(tmp_path: Path, receiver: Receiver) -> None:
+    store = Store(tmp_path / "collector.db")
+    store.open_cursor("webhook")  # a webhook that was already delivering (at 0): nothing old is handled
+    store.add_room("old-1")
+    old = write_events(store, "old-1", range(1, 5), time.time() - 3 * 86400)
+    store.close()
+    receiver.answer = 503
+    args = ("--retention-days", "2", "--sweep-interval", "0.2", *webhook_args(tmp_path, receiver.url))
+    with running_collector(tmp_path, extra_args=args) as c:
+        wait_for(lambda: c.heartbeats("old-1") == [])  # the purge ran
+        kept = event_ids(c)  # the old events, and old-1 going offline since
+        assert set(old) < set(kept) and metrics(c)["bridge_webhook_pending"] == len(kept)
+        receiver.answer = 200
+        wait_for(lambda: receiver.delivered_ids() == kept)
+    assert_signed(receiver.attempts)
 
 
 def test_webhook_metrics_pass_promtool(tmp_path: Path, receiver: Receiver) -> None:
@@ -294,6 +313,7 @@ def test_bad_webhook_secret_file_is_a_usage_error(tmp_path: Path) -> None:
         (("--webhook", hook, "--webhook-secret-file", str(short)), ["--webhook-secret-file", "at least 16"]),
         (("--webhook", hook, "--webhook-secret-file", str(tmp_path)), ["--webhook-secret-file", "Is a directory"]),
         (("--webhook-secret-file", str(good)), ["only used with --webhook"]),
+        (("--webhook", "http://[::1/hook", "--webhook-secret-file", str(good)), ["--webhook must be"]),
     ]
     for args, words in cases:
         done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::1]:0", "--stamp-port", "0",
