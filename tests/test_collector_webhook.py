@@ -24,10 +24,9 @@ from typing import Any, Callable, Iterable, Iterator
 import httpx
 import pytest
 
-from collector.ingest import to_heartbeat
 from collector.sample import heartbeat
 from collector.store import Store
-from tests.collector_helpers import RunningCollector, run_collector, running_collector
+from tests.collector_helpers import RunningCollector, run_collector, running_collector, write_events
 
 SECRET = "outbox-secret-4f1c9a7e2b"
 EVENT_FIELDS = {"id", "room_id", "at", "from", "to", "detail"}
@@ -124,18 +123,6 @@ def make_events(c: RunningCollector, room: str, seqs: Iterable[int]) -> None:
         body = heartbeat(room, seq, status=status, failing="net.link" if status == "fail" else None)
         r = httpx.post(c.heartbeat_url, json=body, headers={"Authorization": f"Bearer {c.tokens[room]}"}, timeout=30)
         assert r.status_code == 200, r.text
-
-
-def write_events(store: Store, room: str, seqs: Iterable[int], at: float) -> list[int]:
-    """Heartbeats written straight to the database, as another collector process would; the event ids."""
-    ids = []
-    for seq in seqs:
-        status = status_for(seq)
-        doc = heartbeat(room, seq, status=status, failing="net.link" if status == "fail" else None)
-        hb = to_heartbeat(doc, json.dumps(doc).encode(), at + seq)
-        _, events = store.write_heartbeats([hb])  # type: ignore[list-item]
-        ids += [e.id for e in events if e.id is not None]
-    return ids
 
 
 def event_ids(c: RunningCollector) -> list[int]:
@@ -244,18 +231,13 @@ def test_429_and_503_are_retried_in_order_and_show_as_lag(tmp_path: Path, receiv
 def test_first_start_skips_history_and_delivers_events_of_another_process(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    store = Store(tmp_path / "collector.db")
-    store.add_room("old-1")
-    history = write_events(store, "old-1", (1, 2), time.time() - 3600)
-    store.close()
+    db = tmp_path / "collector.db"
+    Store(db).add_room("old-1")
+    history = write_events(db, "old-1", (1, 2), time.time() - 3600)
     with running_collector(tmp_path, extra_args=webhook_args(tmp_path, receiver.url)) as c:
         assert metrics(c)["bridge_webhook_pending"] == 0  # history is not replayed to a new receiver
         # Another process writing to the same database: found by polling, not by a wake-up.
-        other = Store(c.db)
-        try:
-            (elsewhere,) = write_events(other, "old-1", [3], time.time())
-        finally:
-            other.close()
+        (elsewhere,) = write_events(c.db, "old-1", [3], time.time())
         wait_for(lambda: receiver.delivered_ids() == [elsewhere], timeout=15)
         make_events(c, "room-1", [1])
         here = event_ids(c)[-1]
@@ -265,11 +247,12 @@ def test_first_start_skips_history_and_delivers_events_of_another_process(
 
 
 def test_retention_keeps_events_not_yet_delivered(tmp_path: Path, receiver: Receiver) -> None:
-    store = Store(tmp_path / "collector.db")
+    db = tmp_path / "collector.db"
+    store = Store(db)
     store.open_cursor("webhook")  # a webhook that was already delivering (at 0): nothing old is handled
     store.add_room("old-1")
-    old = write_events(store, "old-1", range(1, 5), time.time() - 3 * 86400)
     store.close()
+    old = write_events(db, "old-1", range(1, 5), time.time() - 3 * 86400)
     receiver.answer = 503
     args = ("--retention-days", "2", "--sweep-interval", "0.2", *webhook_args(tmp_path, receiver.url))
     with running_collector(tmp_path, extra_args=args) as c:

@@ -6,14 +6,14 @@ import json
 import time
 from email.utils import formatdate
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from collector.ingest import to_heartbeat
-from collector.sample import heartbeat
 from collector.store import Event, Store
 from collector.webhook import (BACKOFF_CAP_S, Outcome, body_bytes, classify, origin, parse_retry_after,
                                retry_delay, sign)
+from tests.collector_helpers import write_events
 
 
 def test_signature_is_hmac_sha256_of_the_body() -> None:
@@ -64,27 +64,22 @@ def test_origin_hides_path_query_and_credentials() -> None:
     assert origin("https://u:p@hooks.example.vn:8443/services/T/B/secret?token=x") == "https://hooks.example.vn:8443"
 
 
-def events(store: Store, room: str, seqs: range, at: float) -> list[int]:
-    """Write heartbeats ok, fail, ok, ... (one event each) received at ``at`` + seq; their event ids."""
-    ids = []
-    for seq in seqs:
-        status = "ok" if seq % 2 else "fail"
-        doc = heartbeat(room, seq, status=status, failing="net.link" if status == "fail" else None)
-        _, written = store.write_heartbeats([to_heartbeat(doc, json.dumps(doc).encode(), at + seq)])  # type: ignore[list-item]
-        ids += [e.id for e in written if e.id is not None]
-    return ids
-
-
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "collector.db")
     s.add_room("r-1")
-    return s
+    yield s
+    s.close()
+
+
+def events(store: Store, seqs: range, at: float) -> list[int]:
+    """One event per seq for room r-1, written beside ``store`` (the same database)."""
+    return write_events(store.path, "r-1", seqs, at)
 
 
 def test_a_new_cursor_starts_at_the_newest_event_and_stays(store: Store) -> None:
     assert store.open_cursor("webhook") == 0  # no events yet
-    ids = events(store, "r-1", range(1, 4), time.time())
+    ids = events(store, range(1, 4), time.time())
     assert store.open_cursor("webhook") == 0  # an existing cursor is not moved
     assert store.open_cursor("other") == ids[-1]  # a new one skips the history
     assert [e.id for e in store.events_after(0, 2)] == ids[:2]
@@ -96,19 +91,19 @@ def test_a_new_cursor_starts_at_the_newest_event_and_stays(store: Store) -> None
 
 
 def test_a_cursor_above_the_newest_event_comes_down(store: Store) -> None:
-    ids = events(store, "r-1", range(1, 4), time.time() - 86400)
+    ids = events(store, range(1, 4), time.time() - 86400)
     store.open_cursor("webhook")
     store.advance_cursor("webhook", ids[-1])
     assert store.purge(time.time()) > 0  # no webhook configured: everything old goes
     # SQLite would hand out ids 1, 2, 3 again: a cursor left at 3 would skip them.
     assert store.open_cursor("webhook") == 0
-    (new,) = events(store, "r-1", range(4, 5), time.time())
+    (new,) = events(store, range(4, 5), time.time())
     assert [e.id for e in store.events_after(store.cursor("webhook") or 0, 10)] == [new]
 
 
 def test_purge_keeps_events_the_cursor_has_not_passed(store: Store) -> None:
     store.open_cursor("webhook")  # at 0: every event to come is pending
-    ids = events(store, "r-1", range(1, 7), time.time() - 86400)
+    ids = events(store, range(1, 7), time.time() - 86400)
     assert store.purge(time.time(), keep_from_cursor="absent") == 6  # heartbeats only: no such cursor yet
     assert store.purge(time.time(), keep_from_cursor="webhook") == 0
     assert store.count_events_after(0) == 6
