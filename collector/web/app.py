@@ -27,6 +27,8 @@ from collector import probe
 from collector.ingest import Validator, Writer
 from collector.status import DEFAULT_OFFLINE_FACTOR, iso
 from collector.store import Event, Store
+from collector.webhook import CURSOR as WEBHOOK_CURSOR
+from collector.webhook import DeliveryStats
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class ServeConfig:
     db: Path
     lang: str = "vi"
     webhook: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
     retention_days: float = 30
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     read_token: str | None = None  # None: reads are open (only allowed on loopback)
@@ -50,6 +53,7 @@ class Counters:
     duplicates: int = 0
     seq_reused: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    webhook: DeliveryStats | None = None  # None: no --webhook
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -163,7 +167,9 @@ async def _sweep_forever(rt: Runtime) -> None:
             if purging:
                 before = last_purge - rt.config.retention_days * 86400
                 for _ in range(PURGE_CHUNKS_PER_SWEEP):
-                    chunk = await rt.writer.call(lambda store: store.purge(before))
+                    # Events the webhook has not handled yet are still to be sent: kept.
+                    keep = WEBHOOK_CURSOR if rt.config.webhook else None
+                    chunk = await rt.writer.call(lambda store: store.purge(before, keep_from_cursor=keep))
                     removed += chunk
                     if not chunk:
                         purging = False
@@ -187,10 +193,12 @@ def create_app(config: ServeConfig) -> Starlette:
         rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)),
                      heard_since=started)
         rt.writer.start(asyncio.get_running_loop())
-        notifier = Notifier(config.webhook) if config.webhook else None
-        if notifier:
-            rt.listeners.append(notifier.enqueue)
-            notifier.start()
+        notifier = None
+        if config.webhook:
+            notifier = Notifier(config.webhook, config.webhook_secret or "", store, rt.writer.call)
+            rt.counters.webhook = notifier.stats
+            rt.listeners.append(notifier.wake)
+            await notifier.start()
         app.state.runtime = rt
         sweeper = asyncio.create_task(_sweep_forever(rt))
         try:

@@ -1,4 +1,8 @@
-"""``GET /metrics``: Prometheus text exposition format 0.0.4."""
+"""``GET /metrics``: Prometheus text exposition format 0.0.4.
+
+The ``bridge_webhook_*`` families appear only with ``--webhook``: a collector
+without one has nothing to deliver, and a 0 there would read as "all delivered".
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,39 @@ from starlette.routing import Route
 from collector.status import STATUSES, counts
 from collector.views import RoomView, room_views
 from collector.web.app import Counters, reader, runtime
+from collector.webhook import DeliveryStats
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render(views: list[RoomView], counters: Counters) -> str:
+def webhook_lines(stats: DeliveryStats, pending: int) -> list[str]:
+    """The webhook families; ``pending``: events after the cursor (read from the store)."""
+    lines = [
+        "# HELP bridge_webhook_delivered_total Events the webhook receiver accepted (2xx).",
+        "# TYPE bridge_webhook_delivered_total counter",
+        f"bridge_webhook_delivered_total {stats.delivered}",
+        "# HELP bridge_webhook_failed_total Events the receiver refused for good (4xx other than 408/429, 3xx).",
+        "# TYPE bridge_webhook_failed_total counter",
+        f"bridge_webhook_failed_total {stats.failed}",
+        "# HELP bridge_webhook_retries_total Deliveries tried again after 408, 429, 5xx or a network error.",
+        "# TYPE bridge_webhook_retries_total counter",
+        f"bridge_webhook_retries_total {stats.retries}",
+        "# HELP bridge_webhook_pending Events written but not yet handled by the webhook (the lag).",
+        "# TYPE bridge_webhook_pending gauge",
+        f"bridge_webhook_pending {pending}",
+    ]
+    if stats.last_success is not None:  # no sample before the first success: 0 would be 1970
+        lines += [
+            "# HELP bridge_webhook_last_success_timestamp_seconds When the receiver last accepted an event.",
+            "# TYPE bridge_webhook_last_success_timestamp_seconds gauge",
+            f"bridge_webhook_last_success_timestamp_seconds {stats.last_success:.3f}",
+        ]
+    return lines
+
+
+def render(views: list[RoomView], counters: Counters, webhook_pending: int = 0) -> str:
     lines = [
         "# HELP bridge_rooms Enrolled rooms by effective status.",
         "# TYPE bridge_rooms gauge",
@@ -52,6 +82,8 @@ def render(views: list[RoomView], counters: Counters) -> str:
     ]
     lines += [f'bridge_room_last_seen_timestamp_seconds{{room_id="{_label(v.room_id)}"}} {v.last_seen:.3f}'
               for v in views if v.last_seen is not None]
+    if counters.webhook is not None:
+        lines += webhook_lines(counters.webhook, webhook_pending)
     return "\n".join(lines) + "\n"
 
 
@@ -59,7 +91,9 @@ async def metrics(request: Request) -> Response:
     rt = runtime(request)
     rows = await run_in_threadpool(rt.store.rooms)
     views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
-    return Response(render(views, rt.counters), media_type="text/plain; version=0.0.4; charset=utf-8")
+    stats = rt.counters.webhook
+    pending = await run_in_threadpool(rt.store.count_events_after, stats.position) if stats else 0
+    return Response(render(views, rt.counters, pending), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def routes() -> list[Route]:
