@@ -14,6 +14,7 @@ from agent.checks import select
 from agent.checks.base import Check
 from agent.config import parse_config
 from agent.daemon import heartbeat, logfmt
+from agent.daemon.seqstore import new_instance
 from agent.daemon.schedule import IN_USE, BandwidthTimer, plan_cycle
 from agent.daemon.state import status_line
 from agent.paths import Paths
@@ -49,6 +50,16 @@ def test_heartbeat_with_every_registered_check_matches_schema() -> None:
                           heartbeat.SpoolFigures(0, 0))
     _validate(doc)
     assert doc["status"] == "fail"
+
+
+def test_heartbeat_carries_the_agent_instance() -> None:
+    instance = new_instance()
+    doc = heartbeat.build(CONFIG, 1, [], None, {}, {"hostname": "h"}, heartbeat.SpoolFigures(0, 0),
+                          agent_instance=instance)
+    _validate(doc)
+    assert doc["agent_instance"] == instance
+    with pytest.raises(jsonschema.ValidationError):
+        _validate({**doc, "agent_instance": instance.upper()})
 
 
 def test_os_name_parsing() -> None:

@@ -50,6 +50,8 @@ def print_human(doc: dict[str, Any]) -> None:
         return
     spool, delivered, error = doc["spool"], doc["last_delivery"], doc["last_error"]
     out.write(f"overall:         {doc.get('status') or 'no cycle yet'} (updated {doc.get('updated_at')})\n")
+    if doc.get("agent_instance"):
+        out.write(f"agent instance:  {doc['agent_instance']}\n")
     out.write(f"last seq:        {doc['seq']}\n")
     out.write(f"spool:           {spool['depth']} waiting, {spool['dropped']} dropped unreported,"
               f" {spool['rejected']} rejected\n")

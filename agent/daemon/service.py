@@ -198,7 +198,7 @@ class Service:
         self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
         self._device_watcher.start()
         logfmt.event(log, "agent.working", room=self.config.room.id, url=logfmt.safe_url(self.config.central.url or ""),
-                     spool_depth=self.spool.depth, next_seq=self.seq.peek_next())
+                     spool_depth=self.spool.depth, agent_instance=self.seq.instance, next_seq=self.seq.peek_next())
 
     def _delivery(self) -> Delivery | None:
         try:
@@ -374,7 +374,8 @@ class Service:
             seq = self.seq.peek_next()
             dropped = self.spool.dropped
             doc = heartbeat.build(self.config, seq, results, devices, self.network, self.host.now(),
-                                  heartbeat.SpoolFigures(self.spool.depth, dropped))
+                                  heartbeat.SpoolFigures(self.spool.depth, dropped),
+                                  agent_instance=self.seq.instance)
             # Spool first, then the counter: a crash in between is healed at start (raise_to).
             # The sender cannot send (and delete) the new file before the counter is committed,
             # or a crash in between would hand the same number to a different heartbeat.
@@ -428,6 +429,7 @@ class Service:
             delivery = self.sender.state
             doc.update({
                 "status_line": self._status_text(),
+                "agent_instance": self.seq.instance,
                 "seq": self.seq.last,
                 "status": self.last_status.value if self.last_status else None,
                 "spool": {"depth": self.spool.depth, "bytes": self.spool.size_bytes, "dropped": self.spool.dropped,
