@@ -146,5 +146,5 @@ def test_status_line() -> None:
     line = status_line(status="fail", failing=["devices.cameras"], seq=12, depth=3, delivered_at=0.0,
                        error="ConnectError: refused", failures=4)
     assert line == ("fail (devices.cameras); seq 12; spool 3; last delivery 1970-01-01T00:00:00Z;"
-                    " collector unreachable (4 tries): ConnectError: refused")
+                    " not delivered (4 tries): ConnectError: refused")
     assert "\n" not in line

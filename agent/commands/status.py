@@ -53,12 +53,17 @@ def print_human(doc: dict[str, Any]) -> None:
     if doc.get("agent_instance"):
         out.write(f"agent instance:  {doc['agent_instance']}\n")
     out.write(f"last seq:        {doc['seq']}\n")
+    rejected = f" (kept in {spool['rejected_dir']})" if spool.get("rejected") and spool.get("rejected_dir") else ""
     out.write(f"spool:           {spool['depth']} waiting, {spool['dropped']} dropped unreported,"
-              f" {spool['rejected']} rejected\n")
+              f" {spool['rejected']} rejected{rejected}\n")
     out.write(f"last delivery:   {delivered['at'] or 'never'}" + (f" (seq {delivered['seq']})" if delivered["seq"] else "") + "\n")
     if error.get("message"):
         out.write(f"last error:      {error['message']} at {error['at']}"
                   + (f", {error['failures']} failed tries in a row" if error.get("failures") else "") + "\n")
+        if error.get("problem"):
+            # Only while failing: after a delivery the old advice would mislead.
+            label = "problem:" if error.get("failures") else "was:"
+            out.write(f"{label:<17}{error['problem']}\n")
     results = [CheckResult(c["name"], Status(c["status"]), c["summary"]) for c in doc.get("checks", [])]
     width = max((len(r.name) for r in results), default=0)
     colour = use_colour(out)

@@ -402,7 +402,7 @@ class Service:
             status=self.last_status.value if self.last_status else None,
             failing=[r.name for r in self.results if r.status is Status.FAIL],
             seq=self.seq.last, depth=self.spool.depth, delivered_at=delivery.last_delivered_at,
-            error=delivery.last_error, failures=delivery.failures)
+            error=delivery.last_problem or delivery.last_error, failures=delivery.failures)
         return f"config rejected; {text}" if self.config_error else text
 
     def _notify(self, text: str) -> None:
@@ -433,10 +433,11 @@ class Service:
                 "seq": self.seq.last,
                 "status": self.last_status.value if self.last_status else None,
                 "spool": {"depth": self.spool.depth, "bytes": self.spool.size_bytes, "dropped": self.spool.dropped,
-                          "rejected": delivery.rejected},
+                          "rejected": self.spool.rejected, "rejected_dir": str(self.spool.rejected_dir)},
                 "last_delivery": {"seq": delivery.last_delivered_seq, "at": iso(delivery.last_delivered_at)},
-                "last_error": {"message": delivery.last_error, "at": iso(delivery.last_error_at),
-                               "failures": delivery.failures},
+                "last_error": {"message": delivery.last_error, "problem": delivery.last_problem,
+                               "kind": delivery.last_kind, "status_code": delivery.last_status_code,
+                               "at": iso(delivery.last_error_at), "failures": delivery.failures},
                 "checks": [r.to_json() for r in self.results],
             })
         try:
