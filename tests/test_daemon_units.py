@@ -15,7 +15,7 @@ from agent.checks.base import Check
 from agent.config import parse_config
 from agent.daemon import heartbeat, logfmt
 from agent.daemon.seqstore import new_instance
-from agent.daemon.schedule import IN_USE, BandwidthTimer, plan_cycle
+from agent.daemon.schedule import IN_USE, BandwidthTimer, first_cycle_delay, plan_cycle
 from agent.daemon.state import status_line
 from agent.paths import Paths
 from agent.result import CheckResult, Status
@@ -101,6 +101,22 @@ def test_plan_in_use_defers_stamp_and_bandwidth() -> None:
     assert not plan.bandwidth_ran  # stays due, runs after the meeting
     plan = plan_cycle(CHECKS, in_use=True, bandwidth_due=False)
     assert plan.skip == {"probe.rtt": IN_USE}
+
+
+def test_first_cycle_phase_is_spread_over_min_interval_and_splay() -> None:
+    rng = random.Random(7)
+    long = [first_cycle_delay(300, 30, rng) for _ in range(2000)]
+    assert all(0 <= d < 30 for d in long)
+    assert min(long) < 1 and max(long) > 29  # the whole window, not a lump
+    assert sum(d < 1 for d in long) < 2000 / 30 * 2  # not two in three rooms in the first second
+    short = [first_cycle_delay(2, 30, rng) for _ in range(500)]
+    assert all(0 <= d < 2 for d in short) and max(short) > 1.8
+    assert first_cycle_delay(60, 0, rng) == 0.0  # splay_s = 0: at once
+
+
+def test_two_agents_with_their_own_rng_do_not_share_a_phase() -> None:
+    a, b = random.Random(), random.Random()  # seeded from the OS, as each service's is
+    assert first_cycle_delay(60, 30, a) != first_cycle_delay(60, 30, b)
 
 
 def test_bandwidth_timer_splay() -> None:

@@ -46,6 +46,8 @@ def print_human(doc: dict[str, Any]) -> None:
         out.write(f"  needs:         {problem}\n")
     if doc.get("config_error"):
         out.write(f"config rejected: {doc['config_error']}\n")
+    if doc.get("token_error"):
+        out.write(f"token unusable:  {doc['token_error']} (still sending with the previous token)\n")
     if "seq" not in doc:
         return
     spool, delivered, error = doc["spool"], doc["last_delivery"], doc["last_error"]
