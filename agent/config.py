@@ -30,6 +30,7 @@ else:  # pragma: no cover - Debian 12 has 3.11
 from agent.errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG_PATH = Path("/etc/bridge-agent/agent.toml")
+DEFAULT_TOKEN_PATH = Path("/etc/bridge-agent/token")
 CONFIG_ENV = "BRIDGE_AGENT_CONFIG"
 
 Validator = Callable[[Any], "str | None"]
@@ -160,7 +161,7 @@ class RoomConfig:
 @dataclass(frozen=True)
 class CentralConfig:
     url: str | None = _spec(None, check=_check_url)
-    token_file: Path = _spec(Path("/etc/bridge-agent/token"))
+    token_file: Path = _spec(DEFAULT_TOKEN_PATH)
     ca_file: Path | None = _spec(None)
     client_cert: Path | None = _spec(None)
     client_key: Path | None = _spec(None)

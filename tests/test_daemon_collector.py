@@ -54,7 +54,8 @@ def test_outage_of_50_heartbeats_every_seq_once_in_order(tmp_path: Path) -> None
 
 def test_kill_9_at_random_moments_100_times(tmp_path: Path) -> None:
     rng = random.Random(20261125)
-    config = write_config(tmp_path, "http://[::1]:1/api/v1/heartbeat", interval_s=1)
+    # splay_s = 0: each short-lived agent spools at once, as the kill moments below are calibrated for.
+    config = write_config(tmp_path, "http://[::1]:1/api/v1/heartbeat", interval_s=1, extra="splay_s = 0")
     spool = tmp_path / "state/spool"
     with running_collector(tmp_path, rooms=(ROOM,)) as collector:
         config.write_text(config.read_text().replace("http://[::1]:1/api/v1/heartbeat", collector.heartbeat_url))

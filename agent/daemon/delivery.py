@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from agent import __version__
-from agent.config import AgentConfig, read_token
+from agent.config import DEFAULT_TOKEN_PATH, AgentConfig, read_token
 from agent.daemon.logfmt import safe_url
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Target:
     """Where heartbeats go, as the words of a diagnosis name it (nothing secret)."""
 
     url: str
-    token_file: Path = Path("/etc/bridge-agent/token")
+    token_file: Path = DEFAULT_TOKEN_PATH
     room_id: str | None = None
 
     @classmethod

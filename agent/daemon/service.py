@@ -255,9 +255,8 @@ class Service:
             if self._reload.is_set():
                 time.sleep(RELOAD_SETTLE_S)
                 self._reload.clear()
-                self._token_changed.clear()  # a reload builds a new client with the token too
                 self._apply_reload()
-            elif self._token_changed.is_set():
+            elif self._token_changed.is_set():  # after a reload too: that one may have been refused
                 time.sleep(RELOAD_SETTLE_S)
                 self._token_changed.clear()
                 self._apply_token()
