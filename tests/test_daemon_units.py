@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from agent.checks import select
+from agent.commands.status import print_human
 from agent.checks.base import Check
 from agent.config import parse_config
 from agent.daemon import heartbeat, logfmt
@@ -164,3 +165,25 @@ def test_status_line() -> None:
     assert line == ("fail (devices.cameras); seq 12; spool 3; last delivery 1970-01-01T00:00:00Z;"
                     " not delivered (4 tries): ConnectError: refused")
     assert "\n" not in line
+
+
+def _status_doc(**last_error: object) -> dict:
+    return {"state": "running", "room_id": "hn-1", "status": "ok", "updated_at": "t", "seq": 9,
+            "agent_instance": "0123456789abcdef0123456789abcdef",
+            "spool": {"depth": 0, "dropped": 0, "rejected": 2, "rejected_dir": "/var/lib/bridge-agent/spool/rejected"},
+            "last_delivery": {"seq": 9, "at": "t"},
+            "last_error": {"message": "HTTP 401: unknown or revoked token", "at": "t", "failures": 0,
+                           "problem": "the collector refuses this room's token", "kind": "token_refused",
+                           **last_error}}
+
+
+def test_status_says_what_is_wrong_and_what_was(capsys: pytest.CaptureFixture[str]) -> None:
+    print_human(_status_doc(failures=3))
+    failing = capsys.readouterr().out
+    assert "problem:         the collector refuses this room's token" in failing
+    assert "agent instance:  0123456789abcdef0123456789abcdef" in failing
+    assert "2 rejected (kept in /var/lib/bridge-agent/spool/rejected)" in failing
+    print_human(_status_doc())  # delivered since: the advice is history
+    assert "was:             the collector refuses" in capsys.readouterr().out
+    print_human(_status_doc(kind="rejected", problem="the collector can never accept this heartbeat"))
+    assert "problem:         the collector can never accept" in capsys.readouterr().out

@@ -63,8 +63,10 @@ def print_human(doc: dict[str, Any]) -> None:
         out.write(f"last error:      {error['message']} at {error['at']}"
                   + (f", {error['failures']} failed tries in a row" if error.get("failures") else "") + "\n")
         if error.get("problem"):
-            # Only while failing: after a delivery the old advice would mislead.
-            label = "problem:" if error.get("failures") else "was:"
+            # A link problem fixed since (a delivery reset the failures) is history, not advice;
+            # a heartbeat set aside stays a problem.
+            standing = error.get("failures") or error.get("kind") == "rejected"
+            label = "problem:" if standing else "was:"
             out.write(f"{label:<17}{error['problem']}\n")
     results = [CheckResult(c["name"], Status(c["status"]), c["summary"]) for c in doc.get("checks", [])]
     width = max((len(r.name) for r in results), default=0)
