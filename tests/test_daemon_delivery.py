@@ -128,6 +128,17 @@ def test_connection_refused_is_retry_without_token(tmp_path: Path) -> None:
     assert "t0k3n" not in (answer.problem or "")
 
 
+def test_https_to_a_plain_http_collector_says_so(tmp_path: Path) -> None:
+    sink = start_sink()
+    try:
+        url = sink.url.replace("http://", "https://")
+        answer = Delivery(load_config(write_config(tmp_path, url), explicit=True)).send(b"{}")
+    finally:
+        sink.stop()
+    assert answer.outcome is Outcome.RETRY and answer.kind == "tls"
+    assert f"the server at {url} does not answer TLS" in (answer.problem or ""), answer.problem
+
+
 def test_tls_is_verified_private_ca_and_mutual_tls(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     sink = start_sink(tls=server_tls(pki, require_client=True))

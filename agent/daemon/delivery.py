@@ -132,6 +132,9 @@ def classify_error(err: Exception, target: Target, timeout_s: float | None = Non
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         kind, problem = "tls", (f"the collector's TLS certificate is not trusted ({detail}): set central.ca_file to"
                                 f" the CA that signed it, or check the room's clock{keep}")
+    elif "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        kind, problem = "tls", (f"the server at {target.url} does not answer TLS ({detail}): use http:// or the"
+                                f" collector's TLS port in central.url{keep}")
     elif "SSL" in text or "TLS" in text:
         kind, problem = "tls", (f"the TLS handshake with {target.url} failed ({detail}): check central.ca_file,"
                                 f" central.client_cert and central.client_key{keep}")
