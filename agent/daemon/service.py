@@ -251,6 +251,10 @@ class Service:
         phase = first_cycle_delay(central.interval_s, central.splay_s, self._rng)
         logfmt.event(log, "agent.phase", first_cycle_in_s=round(phase, 2), interval_s=central.interval_s)
         self.next_cycle = time.monotonic() + phase
+        if phase > 0 and not self._ready:
+            # Started as far as systemd is concerned: the phase must not eat the start timeout.
+            self._ready = True
+            self.notifier.ready(f"first check in {phase:.0f} s")
         while not self._stop.is_set():
             if self._reload.is_set():
                 time.sleep(RELOAD_SETTLE_S)
