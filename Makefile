@@ -11,7 +11,7 @@ RUN_DIR := build/run
 
 # Runtime: Debian's own python3-* packages, the same ones the .deb depends on,
 # so the suite runs against the versions rooms will have.
-APT_RUNTIME := python3 python3-venv python3-setuptools python3-psutil python3-pyudev \
+APT_RUNTIME := python3 python3-venv python3-setuptools python3-wheel python3-psutil python3-pyudev \
 	python3-httpx python3-watchdog python3-starlette python3-uvicorn python3-jinja2 \
 	python3-jsonschema python3-uvloop python3-httptools iproute2
 # Tests: umockdev device trees, real network tools and peers, packaging and browser checks.
