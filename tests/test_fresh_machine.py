@@ -1,0 +1,147 @@
+"""The README's two commands on a pristine Debian 12 machine, as a developer or CI gets one.
+
+A tree made by mmdebstrap from this machine's Debian mirror holds minbase and
+git, make, ca-certificates and sudo, nothing else. A fresh clone's content goes
+in (the tracked and new unignored files: no .venv/, no build/), and inside the
+tree, with the host's network and the same mirror, `make venv` must install
+every Debian package it needs through packaging/apt-ensure and the project
+itself. Then `make run` (the collector on [::1] with SQLite, the room enrolled,
+the agent heartbeating) runs in a network namespace of its own, loopback only,
+until the collector has stored the agent's first heartbeat. The Debian packages
+`make test` needs must resolve from the mirror in the same tree.
+
+The pristine tree is cached as a tarball under /var/cache/bridge-room-test/
+(keyed by the mirror and the package list) and extracted anew for each run, so
+the cache stays pristine and apt really installs the runtime packages every time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require_root
+from tests.debian_tree import SYSTEM_PATH, Chroot, ok, pristine_tarball, run
+
+TOOLS = ("mmdebstrap", "unshare", "git", "tar", "ip")
+CHECKOUT = "/home/dev/bridge-room"
+# A login shell's environment on a fresh machine: nothing from the caller (make's flags, venv, pyenv).
+LOGIN_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+             "LANG=C.UTF-8", "TERM=dumb")
+HEARTBEAT_WAIT_S = 60
+
+pytestmark = pytest.mark.root
+
+
+def in_checkout(script: str) -> tuple[str, ...]:
+    return ("env", "-i", *LOGIN_ENV, "sh", "-c", f"cd {CHECKOUT} && {script}")
+
+
+def fresh_clone(dest: Path) -> None:
+    """What a clone holds once the work is committed: tracked and new unignored files as they are now."""
+    listing = ok(run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]))
+    files = sorted({f for f in listing.split("\0") if f and (REPO / f).is_file()})
+    dest.mkdir(parents=True)
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+
+
+@pytest.fixture(scope="module")
+def machine() -> Iterator[Chroot]:
+    require_root("chroots of a pristine Debian 12 tree")
+    missing = [tool for tool in TOOLS if shutil.which(tool, path=SYSTEM_PATH) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (make test installs them through APT_TEST)")
+    tarball = pristine_tarball()
+    with tempfile.TemporaryDirectory(prefix="bridge-room-fresh-machine-") as tmp:
+        root = Path(tmp) / "root"
+        root.mkdir()
+        ok(run(["tar", "-x", "-f", str(tarball), "-C", str(root)]))
+        # The host's resolver, for the mirror's name; the tree's sources are the mirror's already.
+        (root / "etc/resolv.conf").unlink(missing_ok=True)
+        (root / "etc/resolv.conf").write_text(Path("/etc/resolv.conf").read_text())
+        fresh_clone(root / CHECKOUT.lstrip("/"))
+        yield Chroot(root, tmpfs_run=True)
+
+
+Made = tuple[subprocess.CompletedProcess[str], float]
+
+
+@pytest.fixture(scope="module")
+def made_venv(machine: Chroot) -> Made:
+    """`make venv` in the fresh clone, with the host's network for the mirror: the result and seconds."""
+    started = time.monotonic()
+    proc = machine.run(*in_checkout("make venv"), network=True, check=False, timeout=600)
+    return proc, time.monotonic() - started
+
+
+def _venv_made(made: Made) -> None:
+    if made[0].returncode != 0:
+        pytest.fail("make venv failed on the pristine tree (see test_make_venv_installs_everything_it_needs)")
+
+
+def test_make_venv_installs_everything_it_needs(made_venv: Made, machine: Chroot,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    proc, seconds = made_venv
+    with capsys.disabled():
+        print(f"\nmake venv on a pristine Debian 12 tree: {seconds:.0f} s")
+    assert proc.returncode == 0, f"make venv exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert "installing Debian packages:" in proc.stdout, "the tree was not pristine: apt installed nothing"
+    assert machine.path(f"{CHECKOUT}/.venv/bin/bridge-collector").is_file()
+    again = machine.run(*in_checkout("make venv"), check=False)
+    assert again.returncode == 0 and "installing" not in again.stdout, again.stdout + again.stderr
+
+
+MAIN_JOB = f"""
+mkdir -p build
+make run > build/make-run.log 2>&1 &
+.venv/bin/python - <<'EOF'
+import json, sys, time
+import httpx
+deadline = time.monotonic() + {HEARTBEAT_WAIT_S}
+while time.monotonic() < deadline:
+    try:
+        got = httpx.get("http://[::1]:8443/api/v1/rooms/dev-room-1/heartbeats", timeout=1)
+        if got.status_code == 200 and got.json()["heartbeats"]:
+            print("first heartbeat:", json.dumps(got.json()["heartbeats"][0]))
+            break
+    except httpx.HTTPError:
+        pass
+    time.sleep(0.2)
+EOF
+cat build/make-run.log
+"""
+
+
+def test_make_run_stores_the_first_heartbeat(made_venv: Made, machine: Chroot) -> None:
+    """The main job in the tree's own network namespace: [::1]:8443 and UDP 8862 are its own,
+    nothing but loopback is reached, and every process ends with the namespace."""
+    _venv_made(made_venv)
+    out = machine.run(*in_checkout(MAIN_JOB), timeout=HEARTBEAT_WAIT_S + 60).stdout
+    first = [line for line in out.splitlines() if line.startswith("first heartbeat: ")]
+    assert first, f"no heartbeat stored within {HEARTBEAT_WAIT_S} s\n{out[-4000:]}"
+    heartbeat = json.loads(first[0].removeprefix("first heartbeat: "))
+    assert heartbeat["seq"] == 1 and heartbeat["status"] in ("ok", "warn", "fail"), heartbeat
+    assert "event=heartbeat.delivered seq=1" in out, out[-4000:]
+
+
+def test_make_test_dependencies_resolve(made_venv: Made, machine: Chroot) -> None:
+    """What `make test` (and so .ci/run) would install resolves from the mirror in the pristine tree;
+    the whole suite is not run here."""
+    _venv_made(made_venv)
+    plan = machine.run(*in_checkout("make -n test")).stdout
+    ensure = [line.split()[1:] for line in plan.splitlines() if line.startswith("./packaging/apt-ensure ")]
+    assert len(ensure) == 1 and ".venv/bin/python -m pytest" in plan, plan
+    simulated = machine.run("apt-get", "install", "-s", "-q", "--no-install-recommends", *ensure[0],
+                            check=False)
+    assert simulated.returncode == 0, simulated.stdout[-4000:] + simulated.stderr[-4000:]
+    assert "Inst " in simulated.stdout, "the pristine tree already had the test packages"
