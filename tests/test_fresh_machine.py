@@ -40,6 +40,8 @@ LOGIN_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HEARTBEAT_WAIT_S = 60
 SCRATCH = "/dev/shm"
 SCRATCH_NEEDS = 4 << 30  # the tree after make venv is about 600 MB
+SCRATCH_PREFIX = "bridge-room-fresh-machine-"
+LEFTOVER_AGE_S = 86400
 
 pytestmark = pytest.mark.root
 
@@ -73,6 +75,13 @@ def scratch_dir() -> str | None:
     return None
 
 
+def remove_leftovers(parent: Path) -> None:
+    """Trees of runs killed before their teardown (on a tmpfs they hold memory), once a day old."""
+    for old in parent.glob(f"{SCRATCH_PREFIX}*"):
+        if time.time() - old.stat().st_mtime > LEFTOVER_AGE_S:
+            run(["rm", "-rf", "--one-file-system", str(old)], timeout=300)
+
+
 @pytest.fixture(scope="module")
 def machine() -> Iterator[Chroot]:
     require_root("chroots of a pristine Debian 12 tree")
@@ -80,7 +89,9 @@ def machine() -> Iterator[Chroot]:
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (make test installs them through APT_TEST)")
     tarball = pristine_tarball()
-    tmp = Path(tempfile.mkdtemp(prefix="bridge-room-fresh-machine-", dir=scratch_dir()))
+    scratch = scratch_dir()
+    remove_leftovers(Path(scratch or tempfile.gettempdir()))
+    tmp = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch))
     try:
         root = tmp / "root"
         root.mkdir()
