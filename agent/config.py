@@ -182,12 +182,19 @@ class McuConfig:
 @dataclass(frozen=True)
 class ProbeConfig:
     host: str | None = _spec(None, check=_check_host)
-    http_port: int = _spec(8080, check=_check_port)
+    # Unset: the port of central.url when the responder is the collector, else 8080.
+    http_port: int | None = _spec(None, check=_check_port)
     stamp_port: int = _spec(862, check=_check_port)
+    stamp_packets: int = _spec(100, check=_between(2, 10000, " packets"))
+    stamp_interval_ms: float = _spec(20.0, check=_between(1, 1000, " ms"))
     mode: Literal["http", "iperf3"] = _spec("http")
     duration_s: float = _spec(5.0, check=_between(1, 60, " seconds"))
     streams: int = _spec(4, check=_between(1, 32, " streams"))
     every_s: float = _spec(21600.0, check=_at_least(60, " seconds"))
+    # A failed bandwidth test is tried again after retry_s, doubling up to every_s.
+    retry_s: float = _spec(900.0, check=_at_least(1, " seconds"))
+    # A test deferred (room in use) longer than this is reported as a warning.
+    max_defer_s: float = _spec(86400.0, check=_at_least(0, " seconds"))
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,10 @@ class PolicyConfig:
     max_rtt_ms: float = _spec(100.0, check=_greater_than(0, " ms"))
     max_jitter_ms: float = _spec(30.0, check=_greater_than(0, " ms"))
     max_loss_pct: float = _spec(1.0, check=_between(0, 100, " %"))
+    # STAMP figures are judged over the last window_packets packets; a failing figure
+    # is ok again only below hysteresis × its limit.
+    window_packets: int = _spec(1000, check=_at_least(1, " packets"))
+    hysteresis: float = _spec(0.8, check=_between(0, 1))
     min_upload_mbps: float = _spec(4.0, check=_at_least(0, " Mbit/s"))
     min_download_mbps: float = _spec(4.0, check=_at_least(0, " Mbit/s"))
     min_free_disk_pct: float = _spec(10.0, check=_between(0, 100, " %"))
@@ -216,6 +227,20 @@ class AgentSection:
     spool_max_mb: float = _spec(50.0, check=_greater_than(0, " MB"))
 
 
+PROBE_SERVE_PORT = 8080  # ``bridge-collector probe-serve``'s default --listen port
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    host: str
+    http_port: int
+    scheme: str  # "http" or "https"
+    source: str  # the key it came from: "probe.host" or "central.url"
+
+    def describe(self, stamp_port: int) -> str:
+        return f"{self.host} (from {self.source}): STAMP UDP {stamp_port}, bandwidth {self.scheme} port {self.http_port}"
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     room: RoomConfig = field(default_factory=RoomConfig)
@@ -228,9 +253,25 @@ class AgentConfig:
     source: Path | None = None
 
     @property
+    def probe_target(self) -> ProbeTarget | None:
+        """The test responder: ``probe.host``, else the collector of ``central.url``.
+
+        Never the MCU: it runs no responder, so measuring it would fail every room.
+        """
+        if self.probe.host:
+            return ProbeTarget(self.probe.host, self.probe.http_port or PROBE_SERVE_PORT, "http", "probe.host")
+        if not self.central.url:
+            return None
+        parts = urlsplit(self.central.url)
+        if not parts.hostname:
+            return None
+        port = self.probe.http_port or parts.port or (443 if parts.scheme == "https" else 80)
+        return ProbeTarget(parts.hostname, port, parts.scheme, "central.url")
+
+    @property
     def probe_host(self) -> str | None:
-        """The test responder: ``probe.host``, else the MCU itself."""
-        return self.probe.host or self.mcu.host
+        target = self.probe_target
+        return target.host if target else None
 
     def room_json(self) -> dict[str, Any]:
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -35,6 +36,10 @@ class CheckResult:
     threshold: Any = None
     unit: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Set on a result carried over from an earlier run: when it was measured (Unix time)
+    # and how old it is now, in seconds. A fresh result has neither.
+    measured_at: float | None = None
+    age_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -47,7 +52,15 @@ class CheckResult:
         }
         if self.details:
             doc["details"] = self.details
+        if self.measured_at is not None:
+            doc["measured_at"] = iso_time(self.measured_at)
+            doc["age_s"] = self.age_s if self.age_s is not None else 0
         return doc
+
+
+def iso_time(unix_time: float) -> str:
+    """ISO 8601 UTC with a ``Z`` (agent.output.iso_utc, which imports this module)."""
+    return datetime.fromtimestamp(unix_time, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def overall_status(results: list[CheckResult]) -> Status:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import AgentConfig, load_config, parse_config
+from agent.config import ProbeTarget, AgentConfig, load_config, parse_config
 from agent.errors import ConfigError
 from tests.conftest import REPO, run_agent
 
@@ -216,10 +216,16 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     assert loaded.policy.max_loss_pct == 1.0
 
 
-def test_probe_host_defaults_to_mcu_host() -> None:
-    config = parse_config('[mcu]\nhost = "mcu.example.vn"\n')
-    assert config.probe_host == "mcu.example.vn"
-    assert parse_config('[mcu]\nhost = "a.vn"\n[probe]\nhost = "b.vn"\n').probe_host == "b.vn"
+def test_probe_target_defaults_to_the_collector_not_the_mcu() -> None:
+    # The MCU runs no responder: measuring it would fail every room out of the box.
+    config = parse_config('[mcu]\nhost = "mcu.example.vn"\n[central]\nurl = "https://c.example.vn/api/v1/heartbeat"\n')
+    assert config.probe_target == ProbeTarget("c.example.vn", 443, "https", "central.url")
+    plain = parse_config('[central]\nurl = "http://[2001:db8::5]:8000/api/v1/heartbeat"\n')
+    assert plain.probe_target == ProbeTarget("2001:db8::5", 8000, "http", "central.url")
+    own = parse_config('[mcu]\nhost = "a.vn"\n[probe]\nhost = "b.vn"\n')
+    assert own.probe_target == ProbeTarget("b.vn", 8080, "http", "probe.host")
+    assert parse_config('[probe]\nhost = "b.vn"\nhttp_port = 9000\n').probe_target.http_port == 9000
+    assert parse_config('[mcu]\nhost = "mcu.example.vn"\n').probe_target is None
     assert AgentConfig().probe_host is None
 
 

@@ -203,8 +203,9 @@ def test_network_figures_from_results() -> None:
             observed=12.0,
             details={"rtt_min_ms": 10.0, "rtt_avg_ms": 12.0, "rtt_p95_ms": 15.5},
         ),
-        CheckResult("probe.jitter", Status.OK, "", observed=0.8),
-        CheckResult("probe.loss", Status.OK, "", observed=0.0),
+        # observed is the window's figure; the network object carries the last session's.
+        CheckResult("probe.jitter", Status.OK, "", observed=0.7, details={"jitter_ms": 0.8}),
+        CheckResult("probe.loss", Status.OK, "", observed=0.3, details={"loss_pct": 0.0}),
         CheckResult("probe.upload", Status.SKIP, "skipped: net.link failed"),
     ]
     figures = network_figures(results)

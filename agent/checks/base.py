@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from agent.config import AgentConfig
@@ -30,6 +31,9 @@ class CheckContext:
     paths: Paths = field(default_factory=Paths)
     # The reason the running configuration was not (re)loaded, reported by the ``config`` check.
     config_error: str | None = None
+    # Where checks that judge over several runs keep their history (the service: agent.state_dir);
+    # None in the one-shot commands, which judge what they measure now.
+    state_dir: Path | None = None
     # Results so far in this run, by name; gating reads them.
     results: dict[str, CheckResult] = field(default_factory=dict)
     # Facts computed once per run and shared by several checks (the device inventory, ...).

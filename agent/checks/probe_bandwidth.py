@@ -7,7 +7,8 @@ runs them rarely and never during a meeting.
 from __future__ import annotations
 
 from agent.checks.base import CheckContext
-from agent.checks.net_common import NO_MCU, bracket, host_address, progress, skip
+from agent.checks.net_common import bracket, host_address, progress, skip
+from agent.checks.probe_stamp import NO_RESPONDER
 from agent.net.bandwidth import http_bandwidth
 from agent.net.iperf3 import IPERF3_PORT, iperf3_bandwidth
 from agent.result import CheckResult, Status
@@ -37,9 +38,10 @@ def assess_bandwidth(
 
 def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> CheckResult:
     probe = ctx.config.probe
-    host = ctx.config.probe_host
-    if not host:
-        return skip(name, NO_MCU)
+    target = ctx.config.probe_target
+    if target is None:
+        return skip(name, NO_RESPONDER)
+    host = target.host
     address = host_address(ctx, host)
     if address is None:
         return CheckResult(name, Status.FAIL, f"{direction}: responder {host} has no IPv6 address")
@@ -50,14 +52,14 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
         report(name, f"{direction}: {where}, {probe.duration_s:g} s")
         result = iperf3_bandwidth(address, direction, probe.duration_s, probe.streams)
         return assess_bandwidth(name, result.mbps, result.error, minimum, where, details)
-    where = f"http://{bracket(address)}:{probe.http_port}"
+    where = f"http://{bracket(address)}:{target.http_port}"
 
     def tick(fraction: float, mbps: float | None) -> None:
         figure = f", {mbps:.1f} Mbit/s" if mbps is not None else ""
         report(name, f"{direction} {fraction * 100:3.0f}%{figure}")
 
     measured = http_bandwidth(
-        direction, address, probe.http_port, probe.duration_s, probe.streams, progress=tick
+        direction, address, target.http_port, probe.duration_s, probe.streams, progress=tick
     )
     details.update(bytes=measured.bytes_measured, seconds=measured.seconds)
     return assess_bandwidth(

@@ -338,7 +338,8 @@ class Service:
     # -- cycles --------------------------------------------------------------
 
     def _context(self) -> tuple[CheckContext, Any]:
-        ctx = CheckContext(config=self.config, paths=self.paths, config_error=self.config_error)
+        ctx = CheckContext(config=self.config, paths=self.paths, config_error=self.config_error,
+                           state_dir=self.config.agent.state_dir)
         try:
             with self._scan_lock:
                 inventory = scan(self.paths, self._udev_context())

@@ -33,8 +33,9 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "rtt_min_ms": ("probe.rtt", "rtt_min_ms"),
     "rtt_avg_ms": ("probe.rtt", "rtt_avg_ms"),
     "rtt_p95_ms": ("probe.rtt", "rtt_p95_ms"),
-    "jitter_ms": ("probe.jitter", "observed"),
-    "loss_pct": ("probe.loss", "observed"),
+    # The last session's figures; the verdicts' window figures are the checks' observed values.
+    "jitter_ms": ("probe.jitter", "jitter_ms"),
+    "loss_pct": ("probe.loss", "loss_pct"),
     "upload_mbps": ("probe.upload", "observed"),
     "download_mbps": ("probe.download", "observed"),
 }
