@@ -33,7 +33,7 @@ def replay(lost: list[int], limit: float = 1.0, window_packets: int = 1000, hyst
     verdicts = []
     for record in records(lost):
         kept = window([*kept, record], window_packets)
-        verdict = judge(loss_figure(kept), limit, hysteresis, failing, total_loss=record.received == 0)
+        verdict = judge(loss_figure(kept, window_packets), limit, hysteresis, failing, total_loss=record.received == 0)
         failing = verdict.status is Status.FAIL
         verdicts.append(verdict.status)
     return verdicts

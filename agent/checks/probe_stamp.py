@@ -46,6 +46,7 @@ class Session:
     # The recorded sessions judged, oldest first, ending with this one; None in a one-shot run.
     window: list[SessionRecord] | None = None
     failing: frozenset[str] = field(default_factory=frozenset)  # verdicts that were fail before
+    window_packets: int = 0  # policy.window_packets, with ``window``
 
 
 def record_of(stats: StampStats, at: float) -> SessionRecord:
@@ -78,7 +79,8 @@ def _run(ctx: CheckContext) -> Session:
         return Session(where, stats)
     failing = frozenset(history.failing)
     history.add(record_of(stats, time.time()), ctx.config.policy.window_packets)
-    return Session(where, stats, window=list(history.sessions), failing=failing)
+    return Session(where, stats, window=list(history.sessions), failing=failing,
+                   window_packets=ctx.config.policy.window_packets)
 
 
 def history_of(ctx: CheckContext) -> StampHistory | None:
@@ -110,7 +112,7 @@ def _no_replies(current: Session) -> str:
 def _judged(
     name: str,
     current: Session,
-    figure_of: Callable[[list[SessionRecord]], Figure],
+    figure_of: Callable[[list[SessionRecord], int], Figure],
     limit: float,
     hysteresis: float,
 ) -> tuple[Figure, Judgement]:
@@ -118,11 +120,11 @@ def _judged(
     assert current.stats is not None
     total_loss = current.stats.received == 0
     if current.window is None:
-        figure = figure_of([record_of(current.stats, 0.0)])
+        figure = figure_of([record_of(current.stats, 0.0)], 0)
         if total_loss or figure.session is None:
             return figure, judge(figure, limit, hysteresis, False, total_loss=total_loss)
         return figure, judge_now(figure.session, limit)
-    figure = figure_of(current.window)
+    figure = figure_of(current.window, current.window_packets)
     return figure, judge(figure, limit, hysteresis, name in current.failing, total_loss=total_loss)
 
 
@@ -130,14 +132,16 @@ def _fmt(value: float | None, digits: int) -> str:
     return "none" if value is None else f"{value:.{digits}f}"
 
 
-def _basis(figure: Figure, verdict: Judgement, limit: float, unit: str, digits: int) -> str:
+def _basis(
+    figure: Figure, verdict: Judgement, limit: float, unit: str, digits: int, young: str = ""
+) -> str:
     """Which figure decided, in words: "" for a one-shot run (the summary says "this session")."""
     if verdict.decided_by == "session":
         return ""
     since = iso_utc(figure.since) if figure.since else "?"
     text = (
         f"; over the last {figure.packets} packets ({figure.sessions} sessions since {since}):"
-        f" {_fmt(verdict.value, digits)}{unit}"
+        f" {young}{_fmt(verdict.value, digits)}{unit}"
     )
     if verdict.status is Status.FAIL and verdict.mark < limit:
         text += f", ok again at or under {verdict.mark:g}{unit}"
@@ -224,9 +228,14 @@ def assess_loss(current: Session, max_loss_pct: float, hysteresis: float = 0.8) 
         return _without_stats(name, current)
     figure, verdict = _judged(name, current, loss_figure, max_loss_pct, hysteresis)
     loss = round(stats.loss_pct, 2)
+    unit, young = "% lost", ""
+    if current.window is not None and figure.packets < current.window_packets:
+        # A young window: its losses count against the full window (see stamp_window).
+        lost = sum(r.sent - r.received for r in current.window)
+        unit, young = f"% of a {current.window_packets}-packet window", f"{lost} lost, "
     summary = (
         f"{loss:g}% lost ({stats.lost} of {stats.sent}), {stats.duplicates} duplicated,"
-        f" {stats.reordered} reordered{_one_shot(current)}{_basis(figure, verdict, max_loss_pct, '% lost', 2)}"
+        f" {stats.reordered} reordered{_one_shot(current)}{_basis(figure, verdict, max_loss_pct, unit, 2, young)}"
     )
     if stats.received == 0:
         summary = _no_replies(current)

@@ -12,7 +12,12 @@ keeps the last sessions (``stamp_history``) and judges the newest
 - a session without a single reply fails at once, whatever the window says:
   that is an outage, not a sample.
 
-A brand-new room judges what it has (its window is shorter). Nothing here
+A brand-new room judges what it has. For loss, the packets lost count against
+the full window from the first session on (lost / max(sent, window_packets)):
+a young window of 100 packets with 2 lost is not "2%", it is 2 lost where 10
+would fail a 1000-packet window. Otherwise a room on a sound path losing a
+random 0.4% would fail one first session in sixteen (2 lost of 100), out of the
+box. RTT and jitter are means, judged over the sessions there are. Nothing here
 reads a file or the clock: the functions take recorded sessions and return
 verdicts, so recorded data tests them.
 """
@@ -102,11 +107,12 @@ def _figure(chosen: list[SessionRecord], session: float | None, value: float | N
     )
 
 
-def loss_figure(chosen: list[SessionRecord]) -> Figure:
-    """Loss in %: the last session's, and lost over sent of the whole window."""
+def loss_figure(chosen: list[SessionRecord], window_packets: int = 0) -> Figure:
+    """Loss in %: the last session's, and the window's lost over max(sent, ``window_packets``)."""
     sent = sum(r.sent for r in chosen)
     lost = sum(r.sent - r.received for r in chosen)
-    return _figure(chosen, chosen[-1].loss_pct, 100.0 * lost / sent if sent else None)
+    over = max(sent, window_packets)
+    return _figure(chosen, chosen[-1].loss_pct, 100.0 * lost / over if over else None)
 
 
 def _mean_of(chosen: list[SessionRecord], pick: Callable[[SessionRecord], float | None]) -> Figure:
@@ -115,11 +121,11 @@ def _mean_of(chosen: list[SessionRecord], pick: Callable[[SessionRecord], float 
     return _figure(chosen, pick(chosen[-1]), _weighted(pairs))
 
 
-def rtt_figure(chosen: list[SessionRecord]) -> Figure:
+def rtt_figure(chosen: list[SessionRecord], window_packets: int = 0) -> Figure:
     return _mean_of(chosen, lambda r: r.rtt_avg_ms)
 
 
-def jitter_figure(chosen: list[SessionRecord]) -> Figure:
+def jitter_figure(chosen: list[SessionRecord], window_packets: int = 0) -> Figure:
     return _mean_of(chosen, lambda r: r.jitter_ms)
 
 
