@@ -6,6 +6,7 @@ is tested against the schema with plain values.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import socket
@@ -36,7 +37,11 @@ def sent_at(now: float | None = None) -> str:
     return iso_utc(time.time() if now is None else now, "milliseconds")
 
 
-def check_json(result: CheckResult) -> dict[str, Any]:
+def check_json(result: CheckResult, now: float | None = None) -> dict[str, Any]:
+    """A check for the heartbeat; a carried result's ``age_s`` counts up to ``now`` (default: now)."""
+    if result.measured_at is not None:
+        age = max(0.0, (time.time() if now is None else now) - result.measured_at)
+        result = dataclasses.replace(result, age_s=round(age, 1))
     doc = result.to_json()
     doc["summary"] = doc["summary"][:SUMMARY_MAX]
     return doc
@@ -65,7 +70,7 @@ def build(
         "sent_at": sent_at(now),
         "interval_s": config.central.interval_s,
         "status": overall_status(results).value,
-        "checks": [check_json(r) for r in results[:MAX_CHECKS]],
+        "checks": [check_json(r, now) for r in results[:MAX_CHECKS]],
         "devices": devices if devices is not None else dict(EMPTY_DEVICES),
         "network": network or {},
         "host": host,

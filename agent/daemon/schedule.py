@@ -9,15 +9,25 @@
   not send in the same second; later cycles keep the beat from there;
 - while any camera or microphone is in use, the STAMP and bandwidth tests
   are not run: they are reported ``skip`` "deferred: room in use" and a due
-  bandwidth test stays due.
+  bandwidth test stays due; deferred longer than ``probe.max_defer_s`` it is
+  reported ``warn``, saying since when and why;
+- a failed bandwidth test (or one the network gate stopped) is tried again
+  after ``probe.retry_s``, doubling with each further failure up to
+  ``probe.every_s``;
+- between tests the last bandwidth results are carried, with when they were
+  measured and their age; while the network gate fails they become ``skip``
+  "not measured since the link failed at …": a figure from before an outage
+  says nothing about the link now.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 
 from agent.checks.base import Check
+from agent.result import CheckResult, Status, iso_time
 
 STAMP_CHECKS = frozenset({"probe.rtt", "probe.jitter", "probe.loss"})
 IN_USE = "deferred: room in use"
@@ -32,9 +42,14 @@ def first_cycle_delay(interval_s: float, splay_s: float, rng: random.Random) -> 
 
 @dataclass
 class BandwidthTimer:
+    """When the next bandwidth test is due. Times are ``time.monotonic()`` values."""
+
     every_s: float
     rng: random.Random = field(default_factory=random.Random)
     due_at: float = 0.0
+    retry_s: float = 900.0
+    failures: int = 0  # failed tests in a row
+    deferred_since: float | None = None  # when a due test was first put off (monotonic)
 
     def start(self, now: float) -> None:
         self.due_at = now + self.rng.uniform(0, min(SPLAY * self.every_s, FIRST_BANDWIDTH_MAX_S))
@@ -43,7 +58,23 @@ class BandwidthTimer:
         return now >= self.due_at
 
     def done(self, now: float) -> None:
+        self.failures = 0
+        self.deferred_since = None
         self.due_at = now + self.every_s * self.rng.uniform(1 - SPLAY, 1 + SPLAY)
+
+    def failed(self, now: float) -> float:
+        """A test failed: due again after ``retry_s``, doubled per failure in a row, at most ``every_s``."""
+        self.failures += 1
+        self.deferred_since = None
+        wait = min(self.every_s, self.retry_s * 2 ** (self.failures - 1))
+        self.due_at = now + wait
+        return wait
+
+    def deferred(self, now: float) -> float:
+        """A due test was put off (room in use); how long it has been put off."""
+        if self.deferred_since is None:
+            self.deferred_since = now
+        return now - self.deferred_since
 
     def seconds_left(self, now: float) -> float:
         return max(0.0, self.due_at - now)
@@ -74,3 +105,34 @@ def plan_cycle(checks: list[Check], *, in_use: bool, bandwidth_due: bool) -> Pla
             bandwidth_ran = True
         run.append(check)
     return Plan(run, skip, frozenset(keep), bandwidth_ran)
+
+
+def carried(previous: CheckResult, now_wall: float) -> CheckResult:
+    """Pure: a result kept from an earlier run, with its age now (never negative)."""
+    if previous.measured_at is None:
+        return previous
+    return dataclasses.replace(previous, age_s=round(max(0.0, now_wall - previous.measured_at), 1))
+
+
+def not_measured_since_link_failed(previous: CheckResult, failed_at_wall: float, now_wall: float) -> CheckResult:
+    """Pure: a carried bandwidth result while the network gate fails: skip, not the old verdict."""
+    details = {"last_status": previous.status.value, "last_summary": previous.summary,
+               "last_observed": previous.observed}
+    result = CheckResult(previous.name, Status.SKIP,
+                         f"skipped: not measured since the link failed at {iso_time(failed_at_wall)}",
+                         threshold=previous.threshold, unit=previous.unit, details=details,
+                         measured_at=previous.measured_at)
+    return carried(result, now_wall)
+
+
+def deferred_too_long(name: str, reason: str, deferred_s: float, now_wall: float,
+                      last: CheckResult | None) -> CheckResult:
+    """Pure: a bandwidth test put off longer than ``probe.max_defer_s``: a warning saying since when and why."""
+    since = iso_time(now_wall - deferred_s)
+    why = reason.removeprefix("deferred: ")
+    summary = f"bandwidth test deferred since {since} ({deferred_s / 3600:.1f} h): {why}"
+    if last is not None and last.measured_at is not None:
+        summary += f"; last measured {iso_time(last.measured_at)}"
+    else:
+        summary += "; never measured since the agent started"
+    return CheckResult(name, Status.WARN, summary, details={"deferred_since": since, "reason": why})

@@ -26,7 +26,16 @@ from agent.config import AgentConfig, enrolment_problems, read_token
 from agent.daemon import heartbeat, logfmt
 from agent.daemon.delivery import Delivery
 from agent.daemon.reload import FileWatcher, decide, describe
-from agent.daemon.schedule import BandwidthTimer, first_cycle_delay, plan_cycle
+from agent.checks.net_common import GATE
+from agent.daemon.schedule import (
+    BandwidthTimer,
+    Plan,
+    carried,
+    deferred_too_long,
+    first_cycle_delay,
+    not_measured_since_link_failed,
+    plan_cycle,
+)
 from agent.daemon.sdnotify import Notifier
 from agent.daemon.sender import Sender
 from agent.daemon.seqstore import SeqStore
@@ -90,7 +99,11 @@ class Service:
         self._udev: Any = None
         self._scan_lock = threading.Lock()  # a libudev context is not thread-safe
         self.host = heartbeat.HostFacts(self.paths)
-        self.bandwidth = BandwidthTimer(config.probe.every_s)
+        self.bandwidth = self._bandwidth_timer(config)
+        # When the network gate started failing since the last bandwidth test (Unix time).
+        self._outage_at: float | None = None
+        self._gate_failed = False
+        self._last_measured: dict[str, CheckResult] = {}  # the last real bandwidth measurement, by check
         self.next_cycle = 0.0
         self._rng = random.Random()  # seeded from the OS: every room its own phase
 
@@ -220,7 +233,7 @@ class Service:
         self.sender = Sender(self.spool, on_change=self._write_state)
         self.sender.set_delivery(self._delivery())
         self.sender.start()
-        self.bandwidth = BandwidthTimer(self.config.probe.every_s)
+        self.bandwidth = self._bandwidth_timer(self.config)
         self.bandwidth.start(time.monotonic())
         threading.Thread(target=self._device_loop, name="devices", daemon=True).start()
         self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
@@ -306,8 +319,8 @@ class Service:
             logfmt.set_level(self.config.agent.log_level)
             if old.agent.state_dir != self.config.agent.state_dir:
                 logfmt.event(log, "config.needs_restart", logging.WARNING, key="agent.state_dir")
-            if old.probe.every_s != self.config.probe.every_s:
-                self.bandwidth = BandwidthTimer(self.config.probe.every_s)
+            if (old.probe.every_s, old.probe.retry_s) != (self.config.probe.every_s, self.config.probe.retry_s):
+                self.bandwidth = self._bandwidth_timer(self.config)
                 self.bandwidth.start(time.monotonic())
             if self.sender:
                 self.sender.set_delivery(self._delivery())
@@ -369,15 +382,7 @@ class Service:
         checks = select()
         plan = plan_cycle(checks, in_use=in_use, bandwidth_due=self.bandwidth.due(started))
         fresh = {r.name: r for r in run_checks(self._pinging(plan.run), ctx, plan.skip)}
-        if plan.bandwidth_ran:
-            self.bandwidth.done(time.monotonic())
-        previous = {r.name: r for r in self.results}
-        results = []
-        for check in checks:
-            if check.name in fresh:
-                results.append(fresh[check.name])
-            elif check.name in plan.keep_previous:
-                results.append(previous.get(check.name) or self._not_measured(check.name))
+        results = self._bandwidth_results(checks, plan, fresh)
         with self._emit_lock:
             if self._device_generation != generation:
                 # A hot-plug was handled while this cycle ran: its device results are newer.
@@ -389,6 +394,55 @@ class Service:
             self._emit(results, inventory, always=True)
         logfmt.event(log, "cycle.done", logging.DEBUG, kind="full", in_use=in_use,
                      bandwidth=plan.bandwidth_ran, took_ms=round((time.monotonic() - started) * 1000))
+
+    def _bandwidth_results(self, checks: list[Check], plan: Plan, fresh: dict[str, CheckResult]) -> list[CheckResult]:
+        """Every check's result this cycle: fresh ones, and the bandwidth ones carried, retried or deferred."""
+        now, wall = time.monotonic(), time.time()
+        gate_failed = any(fresh[n].status is Status.FAIL for n in GATE if n in fresh)
+        if gate_failed and self._outage_at is None:
+            self._outage_at = wall
+        elif not gate_failed and self._gate_failed:
+            # The link is back: measure again soon, at a random moment (a city-wide outage
+            # must not end in every room testing at once).
+            self.bandwidth.start(now)
+        self._gate_failed = gate_failed
+        bandwidth = [c.name for c in checks if c.bandwidth]
+        if plan.bandwidth_ran:
+            measured = [fresh[n] for n in bandwidth if n in fresh and n not in plan.skip]
+            for result in measured:
+                if result.status in (Status.OK, Status.FAIL):
+                    result.measured_at = wall
+                    self._last_measured[result.name] = result
+            if gate_failed or any(r.status is Status.FAIL for r in measured):
+                wait = self.bandwidth.failed(now)
+                logfmt.event(log, "bandwidth.retry", in_s=round(wait), failures=self.bandwidth.failures)
+            else:
+                self.bandwidth.done(now)
+                self._outage_at = None
+        deferred = [n for n in bandwidth if n in plan.skip]
+        if deferred:
+            waited = self.bandwidth.deferred(now)
+            if waited > self.config.probe.max_defer_s:
+                for name in deferred:
+                    fresh[name] = deferred_too_long(name, plan.skip[name], waited, wall, self._last_measured.get(name))
+        results = []
+        for check in checks:
+            name = check.name
+            if name in fresh:
+                results.append(fresh[name])
+            elif name in plan.keep_previous:
+                last = self._last_measured.get(name)
+                if last is None:
+                    results.append(self._not_measured(name))
+                elif self._outage_at is not None and self._outage_at >= (last.measured_at or 0):
+                    results.append(not_measured_since_link_failed(last, self._outage_at, wall))
+                else:
+                    results.append(carried(last, wall))
+        return results
+
+    @staticmethod
+    def _bandwidth_timer(config: AgentConfig) -> BandwidthTimer:
+        return BandwidthTimer(config.probe.every_s, retry_s=config.probe.retry_s)
 
     def _not_measured(self, name: str) -> CheckResult:
         minutes = round(self.bandwidth.seconds_left(time.monotonic()) / 60)
