@@ -105,6 +105,15 @@ def test_valid_file_passes_config_check(enrolled_config: Path) -> None:
     result = run_agent("config", "check", "--config", str(enrolled_config))
     assert result.returncode == 0, result.stderr
     assert "configuration OK for room hn-test-1" in result.stdout
+    # Which target it will measure, and where that came from.
+    assert "measured against " in result.stdout and "(from central.url)" in result.stdout
+
+
+def test_require_ipv6_false_is_reported_not_silently_ignored(enrolled_config: Path) -> None:
+    enrolled_config.write_text(enrolled_config.read_text() + "\n[policy]\nrequire_ipv6 = false\n")
+    result = run_agent("config", "check", "--config", str(enrolled_config))
+    assert result.returncode == 0, result.stderr
+    assert "note: policy.require_ipv6 = false has no effect" in result.stdout
 
 
 def test_all_problems_reported_at_once(tmp_path: Path) -> None:

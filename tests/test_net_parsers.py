@@ -64,25 +64,39 @@ def test_parse_if_inet6_fields_and_flags() -> None:
 
 def test_address_assessment_lists_usable_and_explains_problems() -> None:
     entries = parse_if_inet6(IF_INET6)
-    ok = assess_addresses(entries, require_ipv6=True)
+    ok = assess_addresses(entries)
     assert ok.status is Status.OK
     assert ok.observed == ["2001:db8:a::2", "fd00:1234::2"]
     assert ok.summary == "2001:db8:a::2/64 on eth0, fd00:1234::2/64 on eth0"
 
     only_bad = [e for e in entries if e.problems or e.kind in ("link-local", "loopback")]
-    bad = assess_addresses(only_bad, require_ipv6=True)
+    bad = assess_addresses(only_bad)
     assert bad.status is Status.FAIL
     assert bad.summary == (
         "no usable global IPv6 address: 2001:db8:a::3/64 on eth0 is tentative;"
         " 2001:db8:a::4/64 on eth0 is deprecated; 2001:db8:a::5/64 on wlan0 is dadfailed and tentative"
     )
-    link_local = assess_addresses([e for e in entries if e.kind == "link-local"], require_ipv6=True)
+    link_local = assess_addresses([e for e in entries if e.kind == "link-local"])
     assert link_local.summary.startswith(
         "no global IPv6 address on any interface (only fe80::fc:ff:fe00:1 on eth0)"
     )
-    nothing = assess_addresses(entries[:1], require_ipv6=True)
+    nothing = assess_addresses(entries[:1])
     assert nothing.summary == "no IPv6 address on any interface" and nothing.status is Status.FAIL
-    assert assess_addresses([], require_ipv6=False).status is Status.WARN
+    assert assess_addresses([]).status is Status.FAIL  # the city WAN is IPv6-only
+
+
+def test_address_on_the_interface_towards_the_mcu_is_what_counts() -> None:
+    entries = parse_if_inet6(IF_INET6)
+    # wlan0 has only a broken address: eth0's good ones do not carry a route through wlan0.
+    via_wlan = assess_addresses(entries, "wlan0")
+    assert via_wlan.status is Status.FAIL
+    assert via_wlan.summary == (
+        "no usable global IPv6 address on wlan0, the interface towards the MCU:"
+        " 2001:db8:a::5/64 on wlan0 is dadfailed and tentative;"
+        " 2001:db8:a::2/64 on eth0, fd00:1234::2/64 on eth0 does not carry the meeting"
+    )
+    assert assess_addresses(entries, "eth0").observed == ["2001:db8:a::2", "fd00:1234::2"]
+    assert assess_addresses(entries, "lo").status is Status.OK  # the MCU is this host
 
 
 def test_links() -> None:
@@ -91,7 +105,18 @@ def test_links() -> None:
     unplugged = parse_link("eth1", "0x1003", "0", "down")
     disabled = parse_link("eth2", "0x1002", "", "down")
     assert lo.loopback and eth.up and eth.carrier and not unplugged.carrier and not disabled.up
-    assert assess_links([lo, eth, unplugged]).summary == "eth0 up with carrier"
+    assert assess_links([lo, eth, unplugged]).summary == (
+        "eth0 up with carrier (route to the MCU not known: any interface counts)"
+    )
+    # A VPN or bridge being up proves nothing when the MCU is reached through eth1.
+    vpn = parse_link("wg0", "0x1091", "1", "unknown")
+    through_eth1 = assess_links([lo, vpn, unplugged], "eth1", "2001:db8::10")
+    assert through_eth1.status is Status.FAIL
+    assert through_eth1.summary == (
+        "eth1 (the interface towards the MCU 2001:db8::10) is up, no carrier (cable unplugged?);"
+        " wg0 up, but the MCU is not reached through them"
+    )
+    assert assess_links([lo, vpn, eth], "eth0", "2001:db8::10").status is Status.OK
     failed = assess_links([lo, unplugged, disabled])
     assert failed.status is Status.FAIL
     assert failed.summary == (
@@ -102,20 +127,16 @@ def test_links() -> None:
 
 def test_dns_assessment_words() -> None:
     only_a = assess_resolution(
-        Resolution("mcu.example.vn", a=["192.0.2.1"], ms=4.2), require_ipv6=True
+        Resolution("mcu.example.vn", a=["192.0.2.1"], ms=4.2)
     )
     assert only_a.status is Status.FAIL
     assert only_a.summary.startswith("mcu.example.vn has only A records (192.0.2.1)")
-    assert (
-        assess_resolution(Resolution("mcu.example.vn", a=["192.0.2.1"]), require_ipv6=False).status
-        is Status.WARN
-    )
     good = assess_resolution(
-        Resolution("mcu.example.vn", aaaa=["2001:db8::10"], ms=3.4), require_ipv6=True
+        Resolution("mcu.example.vn", aaaa=["2001:db8::10"], ms=3.4)
     )
     assert good.summary == "mcu.example.vn → 2001:db8::10 in 3 ms" and good.observed == 3.4
     literal = assess_resolution(
-        Resolution("2001:db8::10", aaaa=["2001:db8::10"], literal=True), True
+        Resolution("2001:db8::10", aaaa=["2001:db8::10"], literal=True)
     )
     assert literal.status is Status.SKIP
 
@@ -130,6 +151,24 @@ def test_tcp_assessment_names_port_address_cause() -> None:
     assert result.status is Status.FAIL
     assert result.summary == "TCP 5061 to 2001:db8::10: connection refused after 3 ms"
     assert result.observed == 3.2
+
+
+def test_tcp_assessment_names_the_addresses_that_fail() -> None:
+    result = assess_tcp(
+        [
+            TcpOutcome("2001:db8::10", 443, True, 2.0),
+            TcpOutcome("2001:db8::11", 443, False, 3000.0, "timed out"),
+        ],
+        "mcu.example.vn",
+    )
+    assert result.status is Status.FAIL
+    assert result.summary == (
+        "TCP 443 to 2001:db8::11: timed out after 3000 ms (1 of 2 addresses of mcu.example.vn fail)"
+    )
+    assert result.details["failed_addresses"] == ["2001:db8::11"]
+    both = assess_tcp([TcpOutcome("2001:db8::10", 443, True, 2.0), TcpOutcome("2001:db8::11", 443, True, 4.0)])
+    assert both.status is Status.OK
+    assert both.summary == "TCP to 2001:db8::10: connected to 443 in 2 ms; TCP to 2001:db8::11: connected to 443 in 4 ms"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,12 @@ from agent.config import DEFAULT_CONFIG_PATH, enrolment_problems
 from agent.result import CheckResult, Status
 
 NAME = "config"
+# policy.require_ipv6 = false once turned missing IPv6 into a warning, yet every later check
+# still measured over IPv6 only: an IPv4 path was never allowed. The key stays readable.
+IPV6_ONLY = (
+    "policy.require_ipv6 = false has no effect: the city WAN is IPv6-only and every check"
+    " measures over IPv6; remove the key"
+)
 
 
 def check_config(ctx: CheckContext) -> CheckResult:
@@ -28,4 +34,6 @@ def check_config(ctx: CheckContext) -> CheckResult:
             f"{config.source} is valid but the room is not enrolled yet ({keys})",
             details={"problems": [str(p) for p in problems]},
         )
+    if not config.policy.require_ipv6:
+        return CheckResult(NAME, Status.WARN, f"{config.source}: {IPV6_ONLY}")
     return CheckResult(NAME, Status.OK, f"{config.source} valid; room {config.room.id} enrolled")

@@ -1,38 +1,54 @@
-"""mcu.tcp: a TCP connection over IPv6 to every ``mcu.tcp_ports``, each timed."""
+"""mcu.tcp: a TCP connection over IPv6 to every ``mcu.tcp_ports`` on every AAAA of the MCU, each timed.
+
+A room's endpoint may pick any of the MCU's addresses, so one broken AAAA
+breaks some calls: every address is tried and the report names those that
+fail.
+"""
 
 from __future__ import annotations
 
 from agent.checks.base import CheckContext
-from agent.checks.net_common import mcu_address
+from agent.checks.net_common import NO_MCU, mcu_resolution, skip
 from agent.net.tcp import TcpOutcome, tcp_connect
 from agent.result import CheckResult, Status
 
 NAME = "mcu.tcp"
 
 
-def assess_tcp(outcomes: list[TcpOutcome]) -> CheckResult:
+def assess_tcp(outcomes: list[TcpOutcome], host: str | None = None) -> CheckResult:
     failed = [o for o in outcomes if not o.ok]
-    details = {"ports": {str(o.port): {"ok": o.ok, "ms": o.ms, "error": o.error} for o in outcomes}}
+    addresses = list(dict.fromkeys(o.address for o in outcomes))
+    details = {
+        "addresses": addresses,
+        "failed_addresses": list(dict.fromkeys(o.address for o in failed)),
+        "ports": {
+            (str(o.port) if len(addresses) == 1 else f"[{o.address}]:{o.port}"): {"ok": o.ok, "ms": o.ms, "error": o.error}
+            for o in outcomes
+        },
+    }
     slowest = max(o.ms for o in outcomes)
     if failed:
-        return CheckResult(
-            NAME,
-            Status.FAIL,
-            "; ".join(o.describe() for o in failed),
-            observed=slowest,
-            unit="ms",
-            details=details,
-        )
+        summary = "; ".join(o.describe() for o in failed)
+        if len(addresses) > 1:
+            bad = len(details["failed_addresses"])
+            summary += f" ({bad} of {len(addresses)} addresses of {host or 'the MCU'} fail)"
+        return CheckResult(NAME, Status.FAIL, summary, observed=slowest, unit="ms", details=details)
     if len(outcomes) == 1:
         summary = outcomes[0].describe()
     else:
-        times = ", ".join(f"{o.port} in {o.ms:.0f} ms" for o in outcomes)
-        summary = f"TCP to {outcomes[0].address}: connected to {times}"
+        parts = []
+        for address in addresses:
+            times = ", ".join(f"{o.port} in {o.ms:.0f} ms" for o in outcomes if o.address == address)
+            parts.append(f"TCP to {address}: connected to {times}")
+        summary = "; ".join(parts)
     return CheckResult(NAME, Status.OK, summary, observed=slowest, unit="ms", details=details)
 
 
 def check_tcp(ctx: CheckContext) -> CheckResult:
-    address = mcu_address(ctx, NAME)
-    if isinstance(address, CheckResult):
-        return address
-    return assess_tcp([tcp_connect(address, port) for port in ctx.config.mcu.tcp_ports])
+    resolution = mcu_resolution(ctx)
+    if resolution is None:
+        return skip(NAME, NO_MCU)
+    if not resolution.aaaa:
+        return CheckResult(NAME, Status.FAIL, f"no IPv6 address for {resolution.host}")
+    outcomes = [tcp_connect(a, port) for a in resolution.aaaa for port in ctx.config.mcu.tcp_ports]
+    return assess_tcp(outcomes, resolution.host)

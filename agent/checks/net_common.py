@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Callable
 
 from agent.checks.base import CheckContext, skipped
+from agent.errors import NetworkError
+from agent.net.addresses import read_addresses
 from agent.net.resolve import Resolution, resolve
+from agent.net.route import Route, route_source
+from agent.paths import Paths
 from agent.result import CheckResult, Status
 
 # Stages 1-4: a failure here skips every later network check.
@@ -40,6 +44,37 @@ def mcu_address(ctx: CheckContext, name: str) -> str | CheckResult:
     if not resolution.aaaa:
         return CheckResult(name, Status.FAIL, f"no IPv6 address for {resolution.host}")
     return resolution.aaaa[0]
+
+
+def mcu_route(ctx: CheckContext) -> Route | NetworkError | None:
+    """The kernel's route to the MCU's first IPv6 address, looked up once per run.
+
+    None when there is nothing to route to (no ``mcu.host``, no AAAA); the
+    NetworkError when there is no route.
+    """
+    resolution = mcu_resolution(ctx)
+    if resolution is None or not resolution.aaaa:
+        return None
+    destination = resolution.aaaa[0]
+
+    def lookup() -> Route | NetworkError:
+        try:
+            return route_source(destination, read_addresses(ctx.paths.proc))
+        except NetworkError as err:
+            return err
+
+    return ctx.memo(f"net.route:{destination}", lookup)
+
+
+def towards_mcu(ctx: CheckContext) -> Route | None:
+    """The route to the MCU when there is one with a known interface: the link the room depends on.
+
+    None on a recorded tree (``--root``): the running kernel's routes say nothing about it.
+    """
+    if ctx.paths.sys != Paths().sys:
+        return None
+    route = mcu_route(ctx)
+    return route if isinstance(route, Route) and route.interface else None
 
 
 def host_address(ctx: CheckContext, host: str) -> str | None:

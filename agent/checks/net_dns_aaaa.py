@@ -10,7 +10,7 @@ from agent.result import CheckResult, Status
 NAME = "net.dns_aaaa"
 
 
-def assess_resolution(resolution: Resolution, require_ipv6: bool) -> CheckResult:
+def assess_resolution(resolution: Resolution) -> CheckResult:
     host = resolution.host
     details = {"host": host, "aaaa": resolution.aaaa, "a": resolution.a}
     if resolution.literal:
@@ -26,15 +26,13 @@ def assess_resolution(resolution: Resolution, require_ipv6: bool) -> CheckResult
         )
     if resolution.a:
         summary = f"{host} has only A records ({', '.join(resolution.a)}): the MCU is not reachable over IPv6"
-        status = Status.FAIL if require_ipv6 else Status.WARN
     else:
         summary = f"{host} does not resolve: {resolution.error or 'no address'}"
-        status = Status.FAIL
-    return CheckResult(NAME, status, summary, observed=resolution.ms, unit="ms", details=details)
+    return CheckResult(NAME, Status.FAIL, summary, observed=resolution.ms, unit="ms", details=details)
 
 
 def check_dns_aaaa(ctx: CheckContext) -> CheckResult:
     resolution = mcu_resolution(ctx)
     if resolution is None:
         return skip(NAME, NO_MCU)
-    return assess_resolution(resolution, ctx.config.policy.require_ipv6)
+    return assess_resolution(resolution)

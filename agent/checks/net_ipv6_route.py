@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from agent.checks.base import CheckContext
-from agent.checks.net_common import NO_MCU, mcu_resolution, skip
+from agent.checks.net_common import NO_MCU, mcu_resolution, mcu_route, skip
 from agent.errors import NetworkError
-from agent.net.addresses import read_addresses
-from agent.net.route import route_source
 from agent.result import CheckResult, Status
 
 NAME = "net.ipv6_route"
@@ -19,10 +17,9 @@ def check_ipv6_route(ctx: CheckContext) -> CheckResult:
     if not resolution.aaaa:
         return skip(NAME, f"{resolution.host} has no IPv6 address to route to (see net.dns_aaaa)")
     destination = resolution.aaaa[0]
-    try:
-        route = route_source(destination, read_addresses(ctx.paths.proc))
-    except NetworkError as err:
-        return CheckResult(NAME, Status.FAIL, str(err), details={"destination": destination})
+    route = mcu_route(ctx)
+    if isinstance(route, NetworkError) or route is None:
+        return CheckResult(NAME, Status.FAIL, str(route), details={"destination": destination})
     via = f" via {route.interface}" if route.interface else ""
     return CheckResult(
         NAME,
