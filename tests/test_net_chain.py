@@ -45,12 +45,14 @@ def default_hosts(request: pytest.FixtureRequest) -> None:
 
 
 def write_config(tmp_path: Path, mcu: str = "", extra: str = "", probe: str = "") -> Path:
+    """The responder is the collector of central.url (the default), on that URL's port."""
     path = tmp_path / "agent.toml"
     mcu_section = f'[mcu]\nhost = "{mcu}"\ntcp_ports = [{HTTP_PORT}]\n' if mcu else "[mcu]\n"
     path.write_text(
-        mcu_section
+        f'[central]\nurl = "http://[{Link().centre_address}]:{HTTP_PORT}/api/v1/heartbeat"\n'
+        + mcu_section
         + extra
-        + f"\n[probe]\nhttp_port = {HTTP_PORT}\nstamp_port = {STAMP_PORT}\nduration_s = 2\n{probe}"
+        + f"\n[probe]\nstamp_port = {STAMP_PORT}\nduration_s = 2\n{probe}"
     )
     return path
 
@@ -162,9 +164,7 @@ def test_closed_port_names_port_address_and_cause(link: Link, tmp_path: Path) ->
 def test_responder_down(link: Link, tmp_path: Path) -> None:
     config = write_config(tmp_path, MCU, probe="")
     config.write_text(
-        config.read_text()
-        .replace(f"stamp_port = {STAMP_PORT}", "stamp_port = 8999")
-        .replace(f"http_port = {HTTP_PORT}", "http_port = 8998")
+        config.read_text().replace(f"stamp_port = {STAMP_PORT}", "stamp_port = 8999\nhttp_port = 8998")
     )
     proc = link.agent("netcheck", "--json", "--config", str(config))
     checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
@@ -185,8 +185,10 @@ def test_responder_down(link: Link, tmp_path: Path) -> None:
 def test_mcu_host_not_configured(link: Link, tmp_path: Path) -> None:
     code, checks = netcheck(link, write_config(tmp_path))
     assert checks["net.link"]["status"] == "ok" and checks["net.ipv6_address"]["status"] == "ok"
-    for name in CHAIN[2:]:
+    for name in CHAIN[2:7]:
         assert checks[name]["summary"] == "skipped: mcu.host not configured", name
+    # The responder is the collector, not the MCU: measured all the same.
+    assert all(checks[name]["status"] == "ok" for name in CHAIN[7:]), checks
     assert code == 0
 
 
@@ -283,3 +285,80 @@ def test_diagnose_runs_the_chain_between_devices_and_host(link: Link, tmp_path: 
     assert names.index("net.link") > names.index("config")
     assert names.index("probe.loss") < names.index("host.disk")
     assert "probe.upload" not in names
+
+
+def _second_interface(current: Link, address: str | None = None) -> None:
+    """A VPN-like interface up with carrier in the room (a veth pair inside the namespace)."""
+    current.run(current.room, "ip", "link", "add", "wg0", "type", "veth", "peer", "name", "wg1", check=True)
+    if address:
+        current.run(current.room, "ip", "addr", "add", address, "dev", "wg0", "nodad", check=True)
+    for name in ("wg0", "wg1"):
+        current.run(current.room, "ip", "link", "set", name, "up", check=True)
+
+
+def test_another_interface_up_does_not_stand_in_for_the_link_to_the_mcu(tmp_path: Path) -> None:
+    with built_link() as cut:
+        _second_interface(cut, "2001:db8:99::2/64")
+        cut.run(cut.centre, "ip", "link", "set", "v1", "down", check=True)  # v0 loses carrier
+        code, checks = netcheck(cut, write_config(tmp_path, cut.centre_address))
+    assert code == 2
+    assert checks["net.link"]["summary"] == (
+        f"{ROOM_IF} (the interface towards the MCU {cut.centre_address}) is up, no carrier (cable unplugged?);"
+        " wg0, wg1 up, but the MCU is not reached through them"
+    )
+    assert checks["net.link"]["details"]["towards_mcu"] == ROOM_IF
+
+
+def test_global_address_on_another_interface_does_not_count(tmp_path: Path) -> None:
+    with built_link(room_cidr=None) as bare:
+        _second_interface(bare, "2001:db8:99::2/64")
+        # The MCU's prefix is on-link on v0, which has only a link-local address.
+        bare.run(bare.room, "ip", "-6", "route", "add", "fd00:b1::/64", "dev", ROOM_IF, check=True)
+        code, checks = netcheck(bare, write_config(tmp_path, bare.centre_address))
+    assert code == 2
+    assert checks["net.link"]["status"] == "ok"
+    address = checks["net.ipv6_address"]
+    assert address["status"] == "fail"
+    assert address["summary"].startswith(f"no global IPv6 address on {ROOM_IF}, the interface towards the MCU (only fe80:")
+    assert address["summary"].endswith("2001:db8:99::2/64 on wg0 does not carry the meeting")
+
+
+def test_every_aaaa_of_the_mcu_is_tried(link: Link, tmp_path: Path) -> None:
+    # A second address at the control centre on which the MCU's port is not served.
+    link.run(link.centre, "ip", "addr", "replace", "fd00:b1::3/64", "dev", "v1", "nodad", check=True)
+    link.hosts(f"{link.centre_address} {MCU}\nfd00:b1::3 {MCU}\n")
+    try:
+        code, checks = netcheck(link, write_config(tmp_path, MCU))
+    finally:
+        link.run(link.centre, "ip", "addr", "del", "fd00:b1::3/64", "dev", "v1")
+    tcp = checks["mcu.tcp"]
+    assert code == 2 and tcp["status"] == "fail"
+    assert tcp["summary"].startswith(f"TCP {HTTP_PORT} to fd00:b1::3: connection refused after ")
+    assert tcp["summary"].endswith(f"(1 of 2 addresses of {MCU} fail)")
+    assert tcp["details"]["failed_addresses"] == ["fd00:b1::3"]
+    assert tcp["details"]["ports"][f"[{link.centre_address}]:{HTTP_PORT}"]["ok"] is True
+
+
+def test_a_silent_name_server_is_given_up_after_the_timeout(link: Link, tmp_path: Path) -> None:
+    import sys
+    import time
+
+    silent = link.start(link.centre, sys.executable, "-c",
+                        "import socket,time\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n"
+                        f"s.bind(({link.centre_address!r},53))\ntime.sleep(120)")
+    resolv = link.etc / "resolv.conf"
+    before = resolv.read_text()
+    resolv.write_text(f"nameserver {link.centre_address}\noptions timeout:10 attempts:3\n")
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        code, checks = netcheck(link, write_config(tmp_path, "silent.example.vn"))
+        took = time.monotonic() - started
+    finally:
+        resolv.write_text(before)
+        link.stop(silent)
+    assert code == 2
+    assert checks["net.dns_aaaa"]["summary"] == (
+        "silent.example.vn does not resolve: no answer from the name server within 5 s"
+    )
+    assert took < 15  # glibc alone would wait 30 s per family
