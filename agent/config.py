@@ -256,11 +256,13 @@ class AgentConfig:
     def probe_target(self) -> ProbeTarget | None:
         """The test responder: ``probe.host``, else the collector of ``central.url``.
 
-        Never the MCU: it runs no responder, so measuring it would fail every room.
+        Never the MCU: it runs no responder, so measuring it would fail every room. None while
+        the room's path is not configured (no ``probe.host`` and no ``mcu.host``): its network
+        stages skip with "mcu.host not configured".
         """
         if self.probe.host:
             return ProbeTarget(self.probe.host, self.probe.http_port or PROBE_SERVE_PORT, "http", "probe.host")
-        if not self.central.url:
+        if not self.central.url or not self.mcu.host:
             return None
         parts = urlsplit(self.central.url)
         if not parts.hostname:

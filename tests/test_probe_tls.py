@@ -59,6 +59,7 @@ def context(tmp_path: Path, port: int, ca: Path | None) -> CheckContext:
     ca_line = f'ca_file = "{ca}"\n' if ca else ""
     config = parse_config(
         f'[central]\nurl = "https://[::1]:{port}/api/v1/heartbeat"\ntoken_file = "{tmp_path / "token"}"\n{ca_line}'
+        '[mcu]\nhost = "::1"\n'
         "[probe]\nduration_s = 1\nstreams = 2\n[policy]\nmin_upload_mbps = 1\nmin_download_mbps = 1\n"
     )
     return CheckContext(config=config)

@@ -34,7 +34,7 @@ from agent.net.stamp import StampStats, run_session
 from agent.output import iso_utc
 from agent.result import CheckResult, Status
 
-NO_RESPONDER = "no test responder: set probe.host or central.url"
+NO_RESPONDER = "mcu.host not configured"  # nor probe.host: the path is not configured yet
 
 
 @dataclass(frozen=True)

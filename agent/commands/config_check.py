@@ -19,7 +19,7 @@ def main(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     target = config.probe_target
-    measures = target.describe(config.probe.stamp_port) if target else "nothing (set probe.host or central.url)"
+    measures = target.describe(config.probe.stamp_port) if target else "nothing yet (set mcu.host; probe.host for a separate responder)"
     notes = [] if config.policy.require_ipv6 else [IPV6_ONLY]
     if args.json:
         print_json({"status": "ok", "config": str(path), "room": config.room_json(), "probe_target": measures,
