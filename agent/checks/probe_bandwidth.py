@@ -6,14 +6,10 @@ runs them rarely and never during a meeting.
 
 from __future__ import annotations
 
-import ssl
-
 from agent.checks.base import CheckContext
 from agent.checks.net_common import bracket, host_address, progress, skip
 from agent.checks.probe_stamp import NO_RESPONDER
-from agent.config import read_token
-from agent.errors import ConfigError
-from agent.net.bandwidth import Secure, http_bandwidth
+from agent.net.bandwidth import http_bandwidth
 from agent.net.iperf3 import IPERF3_PORT, iperf3_bandwidth
 from agent.result import CheckResult, Status
 
@@ -56,35 +52,19 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
         report(name, f"{direction}: {where}, {probe.duration_s:g} s")
         result = iperf3_bandwidth(address, direction, probe.duration_s, probe.streams)
         return assess_bandwidth(name, result.mbps, result.error, minimum, where, details)
-    secure = _secure(ctx) if target.scheme == "https" else None
-    where = f"{target.scheme}://{bracket(address)}:{target.http_port}"
+    where = f"http://{bracket(address)}:{target.http_port}"
 
     def tick(fraction: float, mbps: float | None) -> None:
         figure = f", {mbps:.1f} Mbit/s" if mbps is not None else ""
         report(name, f"{direction} {fraction * 100:3.0f}%{figure}")
 
     measured = http_bandwidth(
-        direction, address, target.http_port, probe.duration_s, probe.streams, progress=tick, secure=secure
+        direction, address, target.http_port, probe.duration_s, probe.streams, progress=tick
     )
     details.update(bytes=measured.bytes_measured, seconds=measured.seconds)
     return assess_bandwidth(
         name, measured.mbps, "; ".join(measured.errors), minimum, where, details
     )
-
-
-def _secure(ctx: CheckContext) -> Secure:
-    """TLS to the collector as the heartbeats use it: central.ca_file, the client certificate, the token."""
-    central = ctx.config.central
-    context = ssl.create_default_context(cafile=str(central.ca_file) if central.ca_file else None)
-    if central.client_cert and central.client_key:
-        context.load_cert_chain(central.client_cert, central.client_key)
-    try:
-        token: str | None = read_token(central.token_file)
-    except ConfigError:  # not enrolled yet (a technician's netcheck): measure without it
-        token = None
-    target = ctx.config.probe_target
-    assert target is not None
-    return Secure(context, target.host, token)
 
 
 def check_upload(ctx: CheckContext) -> CheckResult:

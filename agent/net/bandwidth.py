@@ -11,18 +11,12 @@ runs ahead by whatever the send buffer holds (measured: +20% upload at
 starved of CPU (+6% download at 50 Mbit/s on a loaded machine). That is why
 the socket is ours and not an HTTP library's. At the end connections are reset, so nothing queued keeps
 loading the link.
-
-When the responder is the collector behind ``https://`` the streams speak
-TLS (verified like the heartbeats) and carry the room's bearer token; the
-kernel's counts then include the TLS record overhead (about 0.2% with 16 KiB
-records), which is not taken off.
 """
 
 from __future__ import annotations
 
 import select
 import socket
-import ssl
 import struct
 import threading
 import time
@@ -101,24 +95,13 @@ def parse_status(head: bytes) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
-class Secure:
-    """TLS towards the responder: the verifying context, the name to verify, the bearer token."""
-
-    context: ssl.SSLContext
-    server_name: str
-    token: str | None = None
-
-
 class _Stream(threading.Thread):
     def __init__(
-        self, direction: str, address: str, port: int, stop: threading.Event, timeout: float,
-        secure: Secure | None = None,
+        self, direction: str, address: str, port: int, stop: threading.Event, timeout: float
     ) -> None:
         super().__init__(name=f"bw-{direction}", daemon=True)
         self.direction, self.address, self.port = direction, address, port
         self.stop, self.timeout = stop, timeout
-        self.secure = secure
         self.error: str | None = None
         self._sock: socket.socket | None = None
         self._base: int | None = None
@@ -143,21 +126,6 @@ class _Stream(threading.Thread):
         except OSError as err:
             self.error = os_error_words(err)
             return
-        if self.secure is not None:
-            try:
-                sock = self.secure.context.wrap_socket(sock, server_hostname=self.secure.server_name)
-            except ssl.SSLCertVerificationError as err:
-                sock.close()
-                self.error = f"the responder's TLS certificate is not trusted ({err.verify_message}): set central.ca_file"
-                return
-            except ssl.SSLError as err:
-                sock.close()
-                self.error = f"TLS handshake failed: {err.reason or err}"
-                return
-            except OSError as err:
-                sock.close()
-                self.error = f"TLS handshake failed: {os_error_words(err)}"
-                return
         try:
             with self._lock:
                 self._sock = sock
@@ -178,17 +146,9 @@ class _Stream(threading.Thread):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()
 
-    def _head(self, method: str, target: str, extra: str = "") -> bytes:
-        host = self.address
-        if self.secure is not None:
-            host = self.secure.server_name
-            if self.secure.token:
-                extra += f"Authorization: Bearer {self.secure.token}\r\n"
-        return request_head(method, target, host, self.port, extra)
-
     def _download(self, sock: socket.socket) -> None:
         target = f"{DOWNLOAD_PATH}?bytes={DOWNLOAD_BYTES}"
-        sock.sendall(self._head("GET", target))
+        sock.sendall(request_head("GET", target, self.address, self.port))
         self._start_count(sock)
         buffer = bytearray(256 * 1024)
         head = b""
@@ -205,7 +165,7 @@ class _Stream(threading.Thread):
 
     def _upload(self, sock: socket.socket) -> None:
         extra = "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
-        sock.sendall(self._head("POST", UPLOAD_PATH, extra))
+        sock.sendall(request_head("POST", UPLOAD_PATH, self.address, self.port, extra))
         self._start_count(sock)
         while not self.stop.is_set():
             sock.sendall(UPLOAD_CHUNK)
@@ -219,21 +179,10 @@ class _Stream(threading.Thread):
     def _answered_early(self, sock: socket.socket) -> None:
         """A responder without the probe endpoint answers (404, ...) before the body ends."""
         readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return
-        if isinstance(sock, ssl.SSLSocket):
-            # No MSG_PEEK through TLS; readable may be a session ticket, not an answer.
-            sock.settimeout(0)
-            try:
-                head = sock.recv(4096)
-            except (ssl.SSLWantReadError, BlockingIOError):
-                return
-            finally:
-                sock.settimeout(self.timeout)
-        else:
+        if readable:
             head = sock.recv(4096, socket.MSG_PEEK)
-        if head:
-            self._check(head, UPLOAD_PATH)
+            if head:
+                self._check(head, UPLOAD_PATH)
 
     def _check(self, head: bytes, path: str) -> None:
         status = parse_status(head)
@@ -251,11 +200,10 @@ def http_bandwidth(
     streams: int,
     progress: Progress | None = None,
     timeout: float = 5.0,
-    secure: Secure | None = None,
 ) -> BandwidthResult:
     """Goodput of ``direction`` ("upload"/"download") over ``streams`` parallel connections."""
     stop = threading.Event()
-    workers = [_Stream(direction, address, port, stop, timeout, secure) for _ in range(streams)]
+    workers = [_Stream(direction, address, port, stop, timeout) for _ in range(streams)]
     ramp = ramp_up(duration_s)
     started = time.perf_counter()
     for worker in workers:
