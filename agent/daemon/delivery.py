@@ -16,6 +16,7 @@ import httpx
 
 from agent import __version__
 from agent.config import AgentConfig, read_token
+from agent.output import printable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Answer:
 
 def classify(status_code: int, body: str, retry_after: str | None = None) -> Answer:
     """Pure: the collector's HTTP answer → delivered, retry later, or rejected for good."""
-    reason = " ".join(body.split())[:REASON_MAX]
+    reason = " ".join(printable(body).split())[:REASON_MAX]
     if 200 <= status_code < 300:
         return Answer(Outcome.DELIVERED, f"HTTP {status_code}", status_code)
     if 400 <= status_code < 500 and status_code not in RETRYABLE_4XX:
@@ -88,5 +89,5 @@ class Delivery:
 
 
 def _short(err: Exception) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
+    text = " ".join(printable(str(err)).split()) or type(err).__name__
     return text[:REASON_MAX]
