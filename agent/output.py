@@ -21,16 +21,18 @@ from agent.result import CheckResult, Status, overall_status
 _COLOURS = {Status.OK: "32", Status.WARN: "33", Status.FAIL: "31;1", Status.SKIP: "2"}
 # C0 and C1 controls and DEL (terminal escapes, carriage returns that overwrite a line, line
 # breaks that forge log lines), and the bidirectional overrides that reorder what is shown.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
     """Text from the network (a SIP reason, an HTTP error, a room name) safe for a terminal or a log.
 
     Every run of control characters becomes one space: "a\\r\\nb" stays two words, an
-    escape sequence loses its ESC and cannot act. The result is stripped at both ends.
+    escape sequence loses its ESC and cannot act; the invisible bidirectional marks go.
+    The result is stripped at both ends.
     """
-    return _CONTROLS.sub(" ", text).strip()
+    return _CONTROLS.sub(" ", _BIDI.sub("", text)).strip()
 
 
 def use_colour(stream: IO[str]) -> bool:
