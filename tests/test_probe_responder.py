@@ -7,7 +7,9 @@ Only enrolled rooms may use it: every transfer carries a room's token, at most
 from __future__ import annotations
 
 import concurrent.futures
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ from agent.net.bandwidth import DOWNLOAD_BYTES, Responder, http_bandwidth
 from agent.net.stamp import build_sender_packet, parse_reflector_packet, to_ntp
 from collector.probe.http import MAX_BYTES
 from tests.conftest import REPO
+from tests.daemon_helpers import make_pki
 
 MAX_TRANSFERS = 4
 
@@ -175,6 +178,10 @@ def test_at_most_max_transfers_at_once_the_others_get_503(responder: Running) ->
         busy = httpx.get(responder.base + "/api/v1/probe/download", params={"bytes": 1}, headers=responder.auth)
         assert busy.status_code == 503 and int(busy.headers["retry-after"]) > 0
         assert "busy" in busy.json()["error"]
+        # The agent tells a busy responder (other rooms measuring) from a slow link.
+        refused = http_bandwidth("download", responder.responder(), duration_s=1.0, streams=2)
+        assert refused.busy and refused.mbps is None
+        assert refused.errors[0].startswith("the responder answered HTTP 503")
     finally:
         for sock in opened:
             sock.close()
@@ -257,3 +264,40 @@ def _answer_404(server: socket.socket, count: int) -> None:
             conn.sendall(
                 b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
+
+
+def test_bandwidth_over_tls_trusts_the_city_ca_only(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make test certificates")
+    pki = make_pki(tmp_path)
+    db = tmp_path / "c.db"
+    token = subprocess.run([sys.executable, "-m", "collector", "--db", str(db), "room", "add", "tls-1"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    port = free_port(socket.SOCK_STREAM)
+    log = tmp_path / "log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "collector", "--db", str(db), "probe-serve", "--listen",
+                                 f"[::1]:{port}", "--stamp-port", "0", "--tls-cert", str(pki.server_cert),
+                                 "--tls-key", str(pki.server_key)], cwd=REPO, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"https://[::1]:{port}/healthz", verify=str(pki.ca)).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        trusted = Responder("::1", port, token, ssl.create_default_context(cafile=str(pki.ca)))
+        assert trusted.url == f"https://[::1]:{port}"
+        for direction in ("download", "upload"):
+            result = http_bandwidth(direction, trusted, duration_s=1.0, streams=2)
+            assert result.errors == [] and result.mbps is not None and result.mbps > 10, (direction, result)
+        untrusted = Responder("::1", port, token, ssl.create_default_context())  # the system store only
+        result = http_bandwidth("download", untrusted, duration_s=1.0, streams=1)
+        assert result.mbps is None and "central.ca_file" in result.errors[0], result.errors
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert token not in log.read_text()

@@ -49,8 +49,15 @@ TCP_INFO_LEN = 256
 Progress = Callable[[float, float | None], None]  # (fraction done, Mbit/s so far)
 
 
+BUSY = 503  # the responder runs as many transfers as it allows (other rooms'); not this link's fault
+
+
 class ProbeHTTPError(Exception):
     """The responder answered, but not with a probe transfer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class BandwidthResult:
     seconds: float = 0.0
     streams: int = 0
     errors: list[str] = field(default_factory=list)
+    busy: bool = False  # the responder answered 503: it served other rooms, nothing was measured
 
 
 def goodput_mbps(byte_count: int, seconds: float) -> float | None:
@@ -141,6 +149,7 @@ class _Stream(threading.Thread):
         self.address, self.port = responder.address, responder.port
         self.stop, self.timeout = stop, timeout
         self.error: str | None = None
+        self.status: int | None = None  # the responder's HTTP status when it refused
         self._sock: socket.socket | None = None
         self._base: int | None = None
         self._moved = 0
@@ -175,7 +184,7 @@ class _Stream(threading.Thread):
             else:
                 self._upload(sock)
         except ProbeHTTPError as err:
-            self.error = str(err)
+            self.error, self.status = str(err), err.status
         except OSError as err:
             if not self.stop.is_set():
                 self.error = os_error_words(err)
@@ -253,7 +262,7 @@ class _Stream(threading.Thread):
             raise ProbeHTTPError(f"the answer to {path} is not HTTP")
         if status != 200:
             hint = _REFUSALS.get(status, "")
-            raise ProbeHTTPError(f"the responder answered HTTP {status} to {path}{hint}")
+            raise ProbeHTTPError(f"the responder answered HTTP {status} to {path}{hint}", status)
 
 
 def http_bandwidth(
@@ -292,7 +301,8 @@ def http_bandwidth(
     for worker in workers:
         worker.join(timeout)
     errors = sorted({w.error for w in workers if w.error})
-    result = BandwidthResult(direction, None, streams=streams, errors=errors)
+    result = BandwidthResult(direction, None, streams=streams, errors=errors,
+                             busy=any(w.status == BUSY for w in workers))
     if errors:
         return result
     if mark_time is None or finish_time <= mark_time:
