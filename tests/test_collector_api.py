@@ -234,7 +234,8 @@ def test_read_token_guards_api_dashboard_and_metrics(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_open_reads_beyond_loopback(tmp_path: Path) -> None:
-    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::]:0", "--stamp-port", "0")
+    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::]:0", "--stamp-port", "0",
+                         "--insecure-http")
     assert done.returncode == 64
     assert "--read-token-file" in done.stderr
     done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "nonsense")
@@ -267,8 +268,10 @@ def test_room_commands(tmp_path: Path) -> None:
 
 def test_probe_endpoints_are_served_by_the_collector(tmp_path: Path) -> None:
     with running_collector(tmp_path) as c:
-        r = httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000})
+        r = httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000},
+                      headers={"Authorization": f"Bearer {c.tokens['room-1']}"})
         assert r.status_code == 200 and len(r.content) == 1000
+        assert httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000}).status_code == 401
 
 
 def test_retention_removes_old_history(tmp_path: Path) -> None:
