@@ -4,6 +4,7 @@ real agent delivers over TLS from a test CA, with and without mutual TLS."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from collector.tls import ListenerTls, remind_insecure
 from tests.collector_helpers import free_port, run_collector
 from tests.daemon_helpers import Agent, Pki, make_pki, wait_for, write_config
 from tests.test_collector_serve import serving
@@ -50,6 +52,20 @@ def test_insecure_http_is_allowed_and_warned_about(tmp_path: Path) -> None:
                   "--insecure-http"], f"http://[::1]:{port}/healthz", log):
         pass
     assert "--insecure-http: serving plain HTTP on [::1]:" in log.read_text()
+
+
+def test_the_insecure_reminder_repeats_until_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    assert remind_insecure("[::]:8443", ListenerTls()) is None  # TLS or loopback: nothing to remind
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        stop = remind_insecure("[::]:8443", ListenerTls(insecure_http=True), every_s=0.05)
+        assert stop is not None
+        wait_for(lambda: len(caplog.records) >= 3, 5, what="three reminders")
+        stop.set()
+        time.sleep(0.2)
+        count = len(caplog.records)
+        time.sleep(0.2)
+    assert len(caplog.records) == count, "stopped"
+    assert all("--insecure-http: serving plain HTTP on [::]:8443" in r.getMessage() for r in caplog.records)
 
 
 def _collector(tmp_path: Path, pki: Pki, *extra: str) -> tuple[list[str], str, str]:
