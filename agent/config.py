@@ -170,6 +170,8 @@ class CentralConfig:
     # on together do not all report in the same second; later cycles keep the beat.
     splay_s: float = _spec(30.0, check=_between(0, INTERVAL_MAX_S, " seconds"))
     timeout_s: float = _spec(10.0, check=_greater_than(0, " seconds"))
+    # The room's token may cross the network in clear (http:// url, probe.tls = false).
+    allow_insecure_http: bool = _spec(False)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ class ProbeConfig:
     duration_s: float = _spec(5.0, check=_between(1, 60, " seconds"))
     streams: int = _spec(4, check=_between(1, 32, " streams"))
     every_s: float = _spec(21600.0, check=_at_least(60, " seconds"))
+    # HTTP bandwidth transfers over TLS (trusting central.ca_file); they carry the room's token.
+    tls: bool = _spec(True)
 
 
 @dataclass(frozen=True)
@@ -372,7 +376,42 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         sections[name] = _build_section(name, SECTIONS[name], table, file, base_dir, problems)
     if problems:
         raise ConfigError(problems)
-    return AgentConfig(**sections, source=Path(file) if file != "<config>" else None)
+    config = AgentConfig(**sections, source=Path(file) if file != "<config>" else None)
+    problems = cleartext_problems(config, file)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address literal (``::1``, ``127.0.0.1``); a DNS name is not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_problems(config: AgentConfig, file: str) -> list[ConfigProblem]:
+    """Where the room's token would leave this PC unencrypted without ``central.allow_insecure_http``."""
+    if config.central.allow_insecure_http:
+        return []
+    problems = []
+    url = config.central.url
+    host = urlsplit(url).hostname if url else None
+    if url and urlsplit(url).scheme == "http" and host and not is_loopback_host(host):
+        problems.append(ConfigProblem(
+            file, "central.url",
+            f"= {url!r}: plain http:// to {host} would send the room's token in clear; use https:// "
+            "(with central.ca_file for the city CA), or set central.allow_insecure_http = true"))
+    probe_host = config.probe_host
+    if not config.probe.tls and config.probe.mode == "http" and probe_host and not is_loopback_host(probe_host):
+        problems.append(ConfigProblem(
+            file, "probe.tls",
+            f"= false: the bandwidth test would send the room's token to {probe_host} in clear; "
+            "remove probe.tls, or set central.allow_insecure_http = true"))
+    return problems
 
 
 def resolve_config_path(cli_value: str | None, environ: typing.Mapping[str, str] = os.environ) -> tuple[Path, bool]:

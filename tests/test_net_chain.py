@@ -160,9 +160,10 @@ def test_closed_port_names_port_address_and_cause(link: Link, tmp_path: Path) ->
 
 
 def test_responder_down(link: Link, tmp_path: Path) -> None:
-    config = write_config(tmp_path, MCU, probe="")
+    config = write_config(tmp_path, MCU, probe="tls = false\n")
     config.write_text(
-        config.read_text()
+        link.agent_central
+        + config.read_text()
         .replace(f"stamp_port = {STAMP_PORT}", "stamp_port = 8999")
         .replace(f"http_port = {HTTP_PORT}", "http_port = 8998")
     )
