@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.config import EQUIPMENT_TEXT_MAX, EquipmentEntry
+from agent.config import EQUIPMENT_TEXT_MAX, AgentConfig, EquipmentEntry
 from agent.devices.model import KINDS, Device, Inventory
 
 ONBOARD_BUSES = ("pci", "platform")
@@ -161,3 +161,11 @@ def render(entries: tuple[EquipmentEntry, ...], header: str) -> str:
         lines.append(f"label = {_toml_string(entry.label)}" if entry.label else
                      '# label = "where it is, e.g. on the table"')
     return "\n".join(lines) + "\n"
+
+
+def equipment_json(config: AgentConfig, inventory: Inventory | None) -> dict[str, Any] | None:
+    """The heartbeat's ``equipment`` object; None without a profile or without an inventory yet."""
+    if not config.equipment or inventory is None:
+        return None
+    counting = Counting(config.policy.count_virtual, config.policy.count_onboard_audio)
+    return match(config.equipment, inventory, counting).to_json()
