@@ -201,3 +201,25 @@ def test_streaming_camera_is_in_use_for_an_unprivileged_agent(bed: BedClient) ->
     plan = plan_cycle(select(), in_use=inv.busy(), bandwidth_due=True, reason=inv.in_use_reason())
     assert plan.skip["probe.upload"] == (
         "deferred: camera Cam Link 4K: in use unknown (no permission to see other processes)")
+
+
+def test_saving_a_profile_reloads_the_running_service(bed: BedClient, tmp_path: Path) -> None:
+    bed.send("load webcam-c920")
+    sink = start_sink()
+    config = write_config(tmp_path, sink.url, interval_s=300, extra="splay_s = 0")
+    agent = Agent(config, env=bed.env())
+    try:
+        first = wait_for(lambda: sink.bodies(), 30, what="first heartbeat")[0]
+        assert "equipment" not in first  # no profile: the field is left out
+        seen = len(sink.requests)
+        saved = run_agent("--config", str(config), "profile", "save", env=bed.env())
+        assert saved.returncode == 0, saved.stderr
+        later = wait_for(lambda: [b for b in sink.bodies()[seen:] if "equipment" in b], 10,
+                         what="heartbeat with the saved profile")
+        assert agent.terminate() == 0
+    finally:
+        if agent.process.poll() is None:
+            agent.kill()
+        sink.stop()
+    assert [(d["role"], d["state"]) for d in later[0]["equipment"]["declared"]] == [
+        ("camera", "present"), ("microphone", "present")]

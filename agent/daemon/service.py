@@ -109,6 +109,9 @@ class Service:
         problem = self._file_watcher.watch(self.config_path, self.request_reload)
         if problem:
             logfmt.event(log, "config.watch_failed", logging.WARNING, error=problem, reload_with="SIGHUP")
+        # The room profile (agent.equipment_file) reloads like the configuration (profile save, edits).
+        if self.config.equipment_path != self.config_path:
+            self._file_watcher.watch(self.config.equipment_path, self.request_reload)
         self._watch_token()
         worker = threading.Thread(target=self._work, name="worker", daemon=True)
         worker.start()
