@@ -58,7 +58,8 @@ class Plan:
     bandwidth_ran: bool
 
 
-def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool, reason: str | None = None) -> Plan:
+def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool,
+               reason: str | None = None) -> Plan:
     """Pure: which of ``checks`` run in a periodic cycle; ``in_use`` None (unknown) may be a meeting.
 
     ``reason`` is the signal behind ``in_use`` (``Inventory.in_use_reason()``), put in the skip.

@@ -41,7 +41,9 @@ class Counting:
 
 
 def usb_id(device: Device) -> str | None:
-    return f"{device.vendor_id}:{device.product_id}" if device.bus == "usb" and device.vendor_id and device.product_id else None
+    if device.bus != "usb" or not device.vendor_id or not device.product_id:
+        return None
+    return f"{device.vendor_id}:{device.product_id}"
 
 
 def _like(value: str, pattern: str) -> bool:
@@ -115,7 +117,8 @@ def match(entries: tuple[EquipmentEntry, ...], inventory: Inventory, counting: C
     chosen: dict[int, Device | None] = {}
     for index in sorted(range(len(entries)), key=lambda i: _precedence(entries[i])):
         entry = entries[index]
-        device = next((d for d in inventory.of_kind(entry.role or "") if d.id not in taken and matches(entry, d)), None)
+        candidates = (d for d in inventory.of_kind(entry.role or "") if d.id not in taken)
+        device = next((d for d in candidates if matches(entry, d)), None)
         if device is not None:
             taken.add(device.id)
         chosen[index] = device

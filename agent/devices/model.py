@@ -52,8 +52,9 @@ class Device:
             why = ("no permission to see other processes" if self.kind == "camera"
                    else "/proc/asound does not say")
             return f"{what}: in use unknown ({why})"
-        verb = {"usb-streaming": "streaming", "open-handle": "open in a program",
-                "alsa": "recording" if self.kind == "microphone" else "playing"}.get(self.in_use_signal or "", "in use")
+        verbs = {"usb-streaming": "streaming", "open-handle": "open in a program",
+                 "alsa": "recording" if self.kind == "microphone" else "playing"}
+        verb = verbs.get(self.in_use_signal or "", "in use")
         return f"{what} {verb}" if self.in_use else f"{what} not in use"
 
 
