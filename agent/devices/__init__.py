@@ -2,7 +2,10 @@
 
 ``scan()`` takes one inventory; ``DeviceWatcher`` calls back on hot-plug
 changes. Enumeration goes through udev (pyudev) and falls back to sysfs when
-udev is not available. No device node is ever opened.
+udev is not available. No device node is ever opened. Whether a camera is in
+use comes from its USB streaming interface in sysfs (``uvc``), else from open
+handles in ``/proc`` (``proc``); ``Inventory.busy()`` is True, False or None
+(unknown: possibly a meeting) and ``in_use_reason()`` says which signal decided.
 """
 
 from __future__ import annotations
