@@ -223,3 +223,30 @@ def test_saving_a_profile_reloads_the_running_service(bed: BedClient, tmp_path: 
         sink.stop()
     assert [(d["role"], d["state"]) for d in later[0]["equipment"]["declared"]] == [
         ("camera", "present"), ("microphone", "present")]
+
+
+def test_profile_save_asks_on_a_terminal_before_overwriting(bed: BedClient, tmp_path: Path) -> None:
+    bed.send("load webcam-c920")
+    config = tmp_path / "agent.toml"
+    config.write_text("")
+    profile = tmp_path / "equipment.toml"
+    profile.write_text("# the profile of before\n")
+
+    def save_answering(answer: str) -> subprocess.CompletedProcess[str]:
+        controller, terminal = os.openpty()  # stdin is a terminal: the agent may ask
+        try:
+            os.write(controller, answer.encode() + b"\n")
+            return subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "profile", "save"],
+                                  cwd=REPO, env=bed.env(), stdin=terminal, capture_output=True, text=True,
+                                  timeout=60)
+        finally:
+            os.close(terminal)
+            os.close(controller)
+
+    refused = save_answering("n")
+    assert "already holds the room profile; overwrite it? [y/N]" in refused.stderr
+    assert refused.returncode == 1 and "not saved" in refused.stderr
+    assert profile.read_text() == "# the profile of before\n"
+    accepted = save_answering("y")
+    assert accepted.returncode == 0, accepted.stderr
+    assert profile.read_text() == accepted.stdout and 'usb = "046d:082d"' in accepted.stdout
