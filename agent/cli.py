@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(netcheck)
     netcheck.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth test")
 
+    profile = sub.add_parser("profile", help="the room profile: what the room must have")
+    profile_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", parser_class=_Parser)
+    save = profile_sub.add_parser("save", help="write the devices attached now as the room's profile")
+    _common(save, json_flag=False)
+    save.add_argument("--yes", action="store_true", help="overwrite an existing profile without asking")
+    show = profile_sub.add_parser("show", help="compare the declared equipment with what is plugged in")
+    _common(show)
+
     status = sub.add_parser("status", help="what the running agent last saw")
     _common(status)
 
@@ -82,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.config_command is None:
             parser.parse_args(["config", "--help"])
         module_name = "config_check"
+    if args.command == "profile" and args.profile_command is None:
+        parser.parse_args(["profile", "--help"])
     module = importlib.import_module(f"agent.commands.{module_name}")
     try:
         return int(module.main(args))

@@ -31,6 +31,7 @@ from agent.errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG_PATH = Path("/etc/bridge-agent/agent.toml")
 DEFAULT_TOKEN_PATH = Path("/etc/bridge-agent/token")
+DEFAULT_EQUIPMENT_NAME = "equipment.toml"  # beside the configuration file
 CONFIG_ENV = "BRIDGE_AGENT_CONFIG"
 
 Validator = Callable[[Any], "str | None"]
@@ -80,6 +81,10 @@ def _at_most_chars(high: int) -> Validator:
 # tests/test_config_schema.py reads the schema and holds these to it.
 ROOM_TEXT_MAX = 200
 INTERVAL_MAX_S = 86400
+EQUIPMENT_MAX = 32  # [[equipment]] entries
+EQUIPMENT_TEXT_MAX = 200  # label, model, name and bus patterns
+EQUIPMENT_SERIAL_MAX = 64
+USB_ID_RE = re.compile(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}")
 
 ROOM_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _HOSTNAME_RE = re.compile(
@@ -170,6 +175,8 @@ class CentralConfig:
     # on together do not all report in the same second; later cycles keep the beat.
     splay_s: float = _spec(30.0, check=_between(0, INTERVAL_MAX_S, " seconds"))
     timeout_s: float = _spec(10.0, check=_greater_than(0, " seconds"))
+    # The room's token may cross the network in clear (http:// url, probe.tls = false).
+    allow_insecure_http: bool = _spec(False)
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,8 @@ class ProbeConfig:
     duration_s: float = _spec(5.0, check=_between(1, 60, " seconds"))
     streams: int = _spec(4, check=_between(1, 32, " streams"))
     every_s: float = _spec(21600.0, check=_at_least(60, " seconds"))
+    # HTTP bandwidth transfers over TLS (trusting central.ca_file); they carry the room's token.
+    tls: bool = _spec(True)
     # A failed bandwidth test is tried again after retry_s, doubling up to every_s.
     retry_s: float = _spec(900.0, check=_at_least(1, " seconds"))
     # A test deferred (room in use) longer than this is reported as a warning.
@@ -203,6 +212,8 @@ class PolicyConfig:
     min_microphones: int = _spec(1, check=_at_least(0))
     min_speakers: int = _spec(0, check=_at_least(0))
     count_virtual: bool = _spec(False)
+    # Onboard (PCI/platform) audio inputs and outputs exist whether or not anything is plugged in.
+    count_onboard_audio: bool = _spec(False)
     require_ipv6: bool = _spec(True)
     max_rtt_ms: float = _spec(100.0, check=_greater_than(0, " ms"))
     max_jitter_ms: float = _spec(30.0, check=_greater_than(0, " ms"))
@@ -225,6 +236,38 @@ class AgentSection:
     log_level: Literal["debug", "info", "warning", "error"] = _spec("info")
     spool_max_heartbeats: int = _spec(10000, check=_at_least(1, " heartbeats"))
     spool_max_mb: float = _spec(50.0, check=_greater_than(0, " MB"))
+    # The room profile ([[equipment]] entries); None: equipment.toml beside this file.
+    equipment_file: Path | None = _spec(None)
+
+
+def _check_usb_id(value: str) -> str | None:
+    return None if USB_ID_RE.fullmatch(value) else 'vendor:product in hex as lsusb shows it, e.g. "0b0e:0422"'
+
+
+@dataclass(frozen=True)
+class EquipmentEntry:
+    """One ``[[equipment]]`` entry: a device the room must have, matched by USB id or by patterns."""
+
+    role: Literal["camera", "microphone", "speaker"] | None = _spec(None)
+    usb: str | None = _spec(None, check=_check_usb_id)
+    serial: str | None = _spec(None, "the device's USB serial number", _at_most_chars(EQUIPMENT_SERIAL_MAX))
+    bus: str | None = _spec(None, 'a pattern such as "usb" or "pci"', _at_most_chars(EQUIPMENT_TEXT_MAX))
+    name: str | None = _spec(None, 'a name pattern such as "Jabra SPEAK 510*"', _at_most_chars(EQUIPMENT_TEXT_MAX))
+    model: str | None = _spec(None, "the model's name, for messages", _at_most_chars(EQUIPMENT_TEXT_MAX))
+    label: str = _spec("", 'where it is, e.g. "speakerphone on the table"', _at_most_chars(EQUIPMENT_TEXT_MAX))
+
+    def entry_problems(self) -> list[tuple[str, str]]:
+        """(key, message) for what the fields cannot say alone: a role and exactly one kind of match."""
+        problems = []
+        if self.role is None:
+            problems.append(("role", 'is required: "camera", "microphone" or "speaker"'))
+        if self.usb is None and self.bus is None and self.name is None:
+            problems.append(("usb", 'a match is required: usb = "vendor:product", or bus / name patterns'))
+        if self.usb is not None and (self.bus is not None or self.name is not None):
+            problems.append(("usb", "match by usb or by bus / name patterns, not both"))
+        if self.serial is not None and self.usb is None:
+            problems.append(("serial", "goes with usb = \"vendor:product\""))
+        return problems
 
 
 PROBE_SERVE_PORT = 8080  # ``bridge-collector probe-serve``'s default --listen port
@@ -249,8 +292,17 @@ class AgentConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     agent: AgentSection = field(default_factory=AgentSection)
+    # The room profile: what the room must have; empty when none is declared.
+    equipment: tuple[EquipmentEntry, ...] = ()
     # Where the configuration came from; None means built-in defaults.
     source: Path | None = None
+
+    @property
+    def equipment_path(self) -> Path:
+        """The room profile's file: ``agent.equipment_file``, else equipment.toml beside the config."""
+        if self.agent.equipment_file is not None:
+            return self.agent.equipment_file
+        return (self.source.parent if self.source else DEFAULT_CONFIG_PATH.parent) / DEFAULT_EQUIPMENT_NAME
 
     @property
     def probe_target(self) -> ProbeTarget | None:
@@ -260,15 +312,17 @@ class AgentConfig:
         the room's path is not configured (no ``probe.host`` and no ``mcu.host``): its network
         stages skip with "mcu.host not configured".
         """
+        scheme = "https" if self.probe.tls else "http"
         if self.probe.host:
-            return ProbeTarget(self.probe.host, self.probe.http_port or PROBE_SERVE_PORT, "http", "probe.host")
+            return ProbeTarget(self.probe.host, self.probe.http_port or PROBE_SERVE_PORT, scheme, "probe.host")
         if not self.central.url or not self.mcu.host:
             return None
         parts = urlsplit(self.central.url)
         if not parts.hostname:
             return None
         port = self.probe.http_port or parts.port or (443 if parts.scheme == "https" else 80)
-        return ProbeTarget(parts.hostname, port, parts.scheme, "central.url")
+        # The collector speaks TLS on that port only when the URL says so.
+        return ProbeTarget(parts.hostname, port, scheme if parts.scheme == "https" else "http", "central.url")
 
     @property
     def probe_host(self) -> str | None:
@@ -406,6 +460,7 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         raise ConfigError([ConfigProblem(file, "", f"TOML syntax error: {err}")]) from None
     problems: list[ConfigProblem] = []
     sections: dict[str, Any] = {}
+    equipment = parse_equipment_entries(data.pop("equipment", []), file, problems)
     for name, table in data.items():
         if name not in SECTIONS:
             problems.append(
@@ -415,7 +470,98 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         sections[name] = _build_section(name, SECTIONS[name], table, file, base_dir, problems)
     if problems:
         raise ConfigError(problems)
-    return AgentConfig(**sections, source=Path(file) if file != "<config>" else None)
+    config = AgentConfig(**sections, equipment=equipment, source=Path(file) if file != "<config>" else None)
+    problems = cleartext_problems(config, file)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address literal (``::1``, ``127.0.0.1``); a DNS name is not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_problems(config: AgentConfig, file: str) -> list[ConfigProblem]:
+    """Where the room's token would leave this PC unencrypted without ``central.allow_insecure_http``."""
+    if config.central.allow_insecure_http:
+        return []
+    problems = []
+    url = config.central.url
+    host = urlsplit(url).hostname if url else None
+    if url and urlsplit(url).scheme == "http" and host and not is_loopback_host(host):
+        problems.append(ConfigProblem(
+            file, "central.url",
+            f"= {url!r}: plain http:// to {host} would send the room's token in clear; use https:// "
+            "(with central.ca_file for the city CA), or set central.allow_insecure_http = true"))
+    probe_host = config.probe_host
+    if not config.probe.tls and config.probe.mode == "http" and probe_host and not is_loopback_host(probe_host):
+        problems.append(ConfigProblem(
+            file, "probe.tls",
+            f"= false: the bandwidth test would send the room's token to {probe_host} in clear; "
+            "remove probe.tls, or set central.allow_insecure_http = true"))
+    return problems
+
+
+def parse_equipment_entries(raw: Any, file: str, problems: list[ConfigProblem]) -> tuple[EquipmentEntry, ...]:
+    """``[[equipment]]`` entries; problems name them ``equipment[N]``, counted from 1."""
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        problems.append(ConfigProblem(file, "equipment", "expected [[equipment]] entries (an array of tables)"))
+        return ()
+    if len(raw) > EQUIPMENT_MAX:
+        problems.append(ConfigProblem(file, "equipment", f"{len(raw)} entries: at most {EQUIPMENT_MAX} are allowed"))
+        return ()
+    entries = []
+    for number, table in enumerate(raw, 1):
+        name = f"equipment[{number}]"
+        before = len(problems)
+        entry = _build_section(name, EquipmentEntry, table, file, None, problems)
+        if len(problems) == before:
+            problems += [ConfigProblem(file, f"{name}.{key}", message) for key, message in entry.entry_problems()]
+        if entry.usb is not None:
+            entry = dataclasses.replace(entry, usb=entry.usb.lower())
+        entries.append(entry)
+    return tuple(entries)
+
+
+def parse_equipment(text: str, file: str) -> tuple[EquipmentEntry, ...]:
+    """An equipment file: only ``[[equipment]]`` entries; ConfigError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([ConfigProblem(file, "", f"TOML syntax error: {err}")]) from None
+    problems: list[ConfigProblem] = []
+    entries = parse_equipment_entries(data.pop("equipment", []), file, problems)
+    problems += [ConfigProblem(file, key, "unknown key: an equipment file holds only [[equipment]] entries")
+                 for key in data]
+    if problems:
+        raise ConfigError(problems)
+    return entries
+
+
+def _load_equipment(config: AgentConfig) -> AgentConfig:
+    """The profile from ``config.equipment_path`` when it exists (no file: no profile)."""
+    path = config.equipment_path
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return config
+    except PermissionError:
+        raise ConfigError([ConfigProblem(file, "", "permission denied: the agent's user cannot read it")]) from None
+    except (IsADirectoryError, UnicodeDecodeError):
+        raise ConfigError([ConfigProblem(file, "", "expected a UTF-8 TOML file of [[equipment]] entries")]) from None
+    entries = parse_equipment(text, file)
+    if config.equipment and entries:
+        raise ConfigError([ConfigProblem(
+            str(config.source), "equipment",
+            f"declared here and in {path}: keep the [[equipment]] entries in one of the two files")])
+    return dataclasses.replace(config, equipment=config.equipment or entries)
 
 
 def resolve_config_path(cli_value: str | None, environ: typing.Mapping[str, str] = os.environ) -> tuple[Path, bool]:
@@ -427,14 +573,14 @@ def resolve_config_path(cli_value: str | None, environ: typing.Mapping[str, str]
     return DEFAULT_CONFIG_PATH, False
 
 
-def load_config(path: Path, *, explicit: bool) -> AgentConfig:
-    """Read and validate ``path``. A missing default file gives built-in defaults."""
+def load_config(path: Path, *, explicit: bool, with_equipment: bool = True) -> AgentConfig:
+    """Read and validate ``path`` and its room profile. A missing default file gives built-in defaults."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         if not explicit:
-            return AgentConfig(source=None)
+            return _load_equipment(AgentConfig(source=None)) if with_equipment else AgentConfig(source=None)
         raise ConfigError([ConfigProblem(file, "", "file does not exist")]) from None
     except IsADirectoryError:
         raise ConfigError([ConfigProblem(file, "", "is a directory, expected a TOML file")]) from None
@@ -445,7 +591,8 @@ def load_config(path: Path, *, explicit: bool) -> AgentConfig:
     except UnicodeDecodeError as err:
         raise ConfigError([ConfigProblem(file, "", f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None
     config = parse_config(text, file, base_dir=path.resolve().parent)
-    return dataclasses.replace(config, source=path)
+    config = dataclasses.replace(config, source=path)
+    return _load_equipment(config) if with_equipment else config
 
 
 def read_token(path: Path) -> str:

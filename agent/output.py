@@ -1,12 +1,14 @@
 """Rendering shared by every subcommand: the human report and the JSON document.
 
 Colour only on a terminal and never when ``NO_COLOR`` is set (no-color.org).
+Text that came from the network goes through ``printable`` first.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -17,6 +19,20 @@ from agent.config import AgentConfig
 from agent.result import CheckResult, Status, overall_status
 
 _COLOURS = {Status.OK: "32", Status.WARN: "33", Status.FAIL: "31;1", Status.SKIP: "2"}
+# C0 and C1 controls and DEL (terminal escapes, carriage returns that overwrite a line, line
+# breaks that forge log lines), and the bidirectional overrides that reorder what is shown.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text from the network (a SIP reason, an HTTP error, a room name) safe for a terminal or a log.
+
+    Every run of control characters becomes one space: "a\\r\\nb" stays two words, an
+    escape sequence loses its ESC and cannot act; the invisible bidirectional marks go.
+    The result is stripped at both ends.
+    """
+    return _CONTROLS.sub(" ", _BIDI.sub("", text)).strip()
 
 
 def use_colour(stream: IO[str]) -> bool:
@@ -59,9 +75,9 @@ def room_line(config: AgentConfig) -> str:
         return "room: not enrolled (room.id not set)"
     line = f"room {room.id}"
     if room.name:
-        line += f" ({room.name})"
+        line += f" ({printable(room.name)})"
     if room.unit:
-        line += f", {room.unit}"
+        line += f", {printable(room.unit)}"
     return line
 
 
@@ -70,7 +86,7 @@ def status_label(status: Status, colour: bool) -> str:
 
 
 def format_result(result: CheckResult, width: int, colour: bool) -> str:
-    return f"  {status_label(result.status, colour)}  {result.name:<{width}}  {result.summary}"
+    return f"  {status_label(result.status, colour)}  {result.name:<{width}}  {printable(result.summary)}"
 
 
 def print_report(config: AgentConfig, results: list[CheckResult], stream: IO[str] | None = None) -> None:

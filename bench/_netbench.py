@@ -44,8 +44,9 @@ def write_config(
     path: Path, link: Link, http_port: int, stamp_port: int, duration_s: float, streams: int
 ) -> Path:
     path.write_text(
-        f'[mcu]\nhost = "{link.centre_address}"\ntcp_ports = [{http_port}]\n'
-        f"[probe]\nhttp_port = {http_port}\nstamp_port = {stamp_port}\n"
+        link.agent_central
+        + f'[mcu]\nhost = "{link.centre_address}"\ntcp_ports = [{http_port}]\n'
+        f"[probe]\nhttp_port = {http_port}\nstamp_port = {stamp_port}\ntls = false\n"
         f"duration_s = {duration_s}\nstreams = {streams}\n"
     )
     return path

@@ -1,10 +1,12 @@
 """``bridge-collector``: serve the control centre, enrol rooms, run the probe responder.
 
-    bridge-collector [--db PATH] serve [--listen [::]:8443] [--tls-cert F --tls-key F] ...
+    bridge-collector [--db PATH] serve [--listen [::]:8443] [--tls-cert F --tls-key F [--tls-client-ca F]] ...
     bridge-collector [--db PATH] room add ID [--name N] [--unit U]   -> prints the token, once
     bridge-collector [--db PATH] room list [--json]
     bridge-collector [--db PATH] room revoke ID
-    bridge-collector probe-serve [--listen [::]:8080] [--stamp-port 862]
+    bridge-collector [--db PATH] probe-serve [--listen [::]:8080] [--stamp-port 862] [--tls-cert F --tls-key F]
+
+Beyond loopback both listeners speak TLS, or plain HTTP with an explicit --insecure-http.
 
 Exit codes: 0 ok, 1 error, 64 usage, 65 unknown/existing room, 74 database unusable.
 """
@@ -12,7 +14,6 @@ Exit codes: 0 ok, 1 error, 64 usage, 65 unknown/existing room, 74 database unusa
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import re
@@ -23,7 +24,9 @@ from typing import NoReturn, Sequence
 from collector import __version__
 from collector.errors import CollectorError, UsageError
 from collector.listen import ListenError, parse_listen
-from collector.logs import setup_logging
+from collector.logs import printable, setup_logging
+from collector.tls import (add_tls_options, check_listener, is_loopback, remind_insecure, tls_from_args,
+                           uvicorn_tls)
 
 DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
 ROOM_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -52,8 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="heartbeat API, dashboard, metrics and probe responder")
     _db(serve)
     serve.add_argument("--listen", default="[::]:8443", help="HOST:PORT, IPv6 in brackets [[::]:8443]")
-    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain (with --tls-key)")
-    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key")
+    add_tls_options(serve)
     serve.add_argument("--stamp-port", type=int, default=862, help="STAMP reflector UDP port, 0 disables [862]")
     serve.add_argument("--lang", choices=("vi", "en"), default="vi", help="dashboard language [vi]")
     serve.add_argument("--webhook", metavar="URL", help="POST each status transition here as JSON, signed")
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto",
                        help="HTTP parser: httptools (C, faster) when installed, else h11 [auto]")
     serve.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between offline sweeps [2]")
+    _max_transfers(serve)
 
     room = sub.add_parser("room", help="enrol, list and revoke rooms")
     _db(room)
@@ -89,7 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     _db(probe)
     probe.add_argument("--listen", default="[::]:8080", help="HOST:PORT for the HTTP probe [[::]:8080]")
     probe.add_argument("--stamp-port", type=int, default=862, help="STAMP reflector UDP port, 0 disables [862]")
+    add_tls_options(probe)
+    _max_transfers(probe)
     return parser
+
+
+def _max_transfers(parser: argparse.ArgumentParser) -> None:
+    from collector.probe.http import DEFAULT_MAX_TRANSFERS
+
+    parser.add_argument("--probe-max-transfers", type=int, default=DEFAULT_MAX_TRANSFERS,
+                        help=f"bandwidth transfers served at once, more get 503 [{DEFAULT_MAX_TRANSFERS}]")
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -97,12 +109,6 @@ def _listen(value: str) -> tuple[str, int]:
         return parse_listen(value)
     except ListenError as err:
         raise UsageError(f"--listen {err}") from None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    return ipaddress.ip_address(host).is_loopback
 
 
 def _secret_file(option: str, path: str, what: str) -> str:
@@ -141,10 +147,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from collector.web.app import ServeConfig, create_app
 
     host, port = _listen(args.listen)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise UsageError("--tls-cert and --tls-key go together")
+    tls = tls_from_args(args)
+    check_listener(args.listen, host, tls)
+    _check_max_transfers(args)
     read_token = _secret_file("--read-token-file", args.read_token_file, "token") if args.read_token_file else None
-    if read_token is None and not _is_loopback(host):
+    if read_token is None and not is_loopback(host):
         raise UsageError(f"--read-token-file is required when listening beyond loopback ({args.listen})")
     for name in ("retention_days", "offline_factor", "sweep_interval"):
         if getattr(args, name) <= 0:
@@ -158,23 +165,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         db=Path(args.db), lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
         retention_days=args.retention_days,
         offline_factor=args.offline_factor, read_token=read_token, sweep_interval_s=args.sweep_interval,
+        probe_max_transfers=args.probe_max_transfers,
     )
     from collector.store import Store
 
     Store(config.db).close()  # fail now, with exit 74, if the database is unusable
+    ssl_options = uvicorn_tls(tls)
     try:
         reflector = StampReflector(host, args.stamp_port).start() if args.stamp_port else None
     except OSError as err:
         raise UsageError(f"--stamp-port {args.stamp_port}: {err.strerror}") from None
-    scheme = "https" if args.tls_cert else "http"
-    log.info("serving on %s://%s:%d (db %s)", scheme, f"[{host}]" if ":" in host else host, port, config.db)
+    scheme = "https" if tls.enabled else "http"
+    log.info("serving on %s://%s:%d (db %s)%s", scheme, f"[{host}]" if ":" in host else host, port, config.db,
+             ", client certificates required" if tls.client_ca else "")
+    reminder = remind_insecure(args.listen, tls)
     try:
-        uvicorn.run(create_app(config), host=host, port=port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+        uvicorn.run(create_app(config), host=host, port=port, **ssl_options,
                     http=args.http, log_config=None, log_level="warning", access_log=False, lifespan="on")
     finally:
+        if reminder:
+            reminder.set()
         if reflector:
             reflector.stop()
     return 0
+
+
+def _check_max_transfers(args: argparse.Namespace) -> None:
+    if args.probe_max_transfers < 1:
+        raise UsageError("--probe-max-transfers must be at least 1")
 
 
 def cmd_room(args: argparse.Namespace) -> int:
@@ -209,14 +227,30 @@ def _print_rooms(rows: list[dict], *, as_json: bool) -> None:
         return
     for i in items:
         state = "revoked" if i["revoked"] else (i["status"] or "never seen")
-        print(f"{i['room_id']:<24} {state:<10} {i['last_seen'] or '-':<21} {i['unit']} / {i['name']}")
+        print(f"{i['room_id']:<24} {state:<10} {i['last_seen'] or '-':<21} "
+              f"{printable(i['unit'] or '')} / {printable(i['name'] or '')}")
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from collector.probe import run_probe_server
 
+    from collector.probe.server import ProbeServeConfig
+    from collector.store import Store
+
     host, port = _listen(args.listen)
-    run_probe_server(host, port, args.stamp_port)
+    tls = tls_from_args(args)
+    check_listener(args.listen, host, tls)
+    _check_max_transfers(args)
+    if not 0 <= args.stamp_port <= 65535:
+        raise UsageError("--stamp-port must be 0-65535")
+    Store(args.db).close()  # the room tokens: fail now, with exit 74, if the database is unusable
+    reminder = remind_insecure(args.listen, tls)
+    try:
+        run_probe_server(ProbeServeConfig(host, port, args.stamp_port, Path(args.db), args.probe_max_transfers),
+                         uvicorn_tls(tls))
+    finally:
+        if reminder:
+            reminder.set()
     return 0
 
 

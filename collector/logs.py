@@ -13,6 +13,15 @@ import re
 import sys
 
 _SECRETS = re.compile(r"(?i)(bearer|basic|token[=:])(\s*)[^\s'\",;)\]]+")
+# The agent's rule (agent.output.printable; the packages ship apart, tests hold both to the
+# same cases): each run of C0/C1 controls or DEL one space, bidirectional marks removed.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text a room sent (its name, its unit) safe for a terminal or a log line."""
+    return _CONTROLS.sub(" ", _BIDI.sub("", text)).strip()
 
 
 def redact(text: str) -> str:

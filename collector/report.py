@@ -27,6 +27,10 @@ from collector.views import room_views
 
 TOP_CHECKS = 5
 BAD_STATES = ("fail", "offline")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection):
+# a unit or check name a room sent must stay text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"  # so a spreadsheet reads the Vietnamese unit names as UTF-8
 
 
 @dataclass
@@ -105,11 +109,21 @@ def gap_json(gap: dict[str, Any]) -> dict[str, Any]:
             "reason": gap["reason"]}
 
 
+def csv_cell(value: object) -> object:
+    """A text cell that a spreadsheet would take for a formula gets a leading ``'``; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def report_csv(report: Report) -> str:
+    """The report as CSV for a spreadsheet: UTF-8 BOM first, CRLF lines, no cell a formula."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["unit", "rooms", "compliant_now", f"compliant_last_{report.days}_days", "most_failing_checks"])
     for u in report.units:
-        writer.writerow([u.unit, u.rooms, u.compliant_now, u.compliant_period,
-                         "; ".join(f"{n} ({c})" for n, c in u.failing_checks)])
+        writer.writerow([csv_cell(cell) for cell in (
+            u.unit, u.rooms, u.compliant_now, u.compliant_period,
+            "; ".join(f"{n} ({c})" for n, c in u.failing_checks))])
     return out.getvalue()

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class Link:
     room: str = ""
     centre: str = ""
     procs: list[subprocess.Popen] = field(default_factory=list)
+    # The responder's database, with one room enrolled, and that room's token file.
+    work: Path | None = None
 
     def __post_init__(self) -> None:
         n = next(_counter)
@@ -169,17 +172,36 @@ class Link:
         self.procs.append(proc)
         return proc
 
+    @property
+    def token_file(self) -> Path:
+        assert self.work is not None, "start_responder() first"
+        return self.work / "token"
+
+    @property
+    def agent_central(self) -> str:
+        """The ``[central]`` lines an agent needs for the responder: the enrolled room's token,
+        in clear on this test network (the responder runs with ``--insecure-http``)."""
+        return f'[central]\ntoken_file = "{self.token_file}"\nallow_insecure_http = true\n'
+
     def start_responder(self, http_port: int = 8080, stamp_port: int = 8862) -> subprocess.Popen:
+        self.work = Path(tempfile.mkdtemp(prefix="br-net-"))
+        db = self.work / "collector.db"
+        enrolled = subprocess.run([sys.executable, "-m", "collector", "--db", str(db), "room", "add", "netns-room"],
+                                  cwd=REPO, capture_output=True, text=True, check=True)
+        self.token_file.write_text(enrolled.stdout)
         proc = self.start(
             self.centre,
             sys.executable,
             "-m",
             "collector",
+            "--db",
+            str(db),
             "probe-serve",
             "--listen",
             f"[{self.centre_address}]:{http_port}",
             "--stamp-port",
             str(stamp_port),
+            "--insecure-http",
         )
         self.wait_tcp(self.centre, self.centre_address, http_port, proc)
         return proc
@@ -252,6 +274,8 @@ class Link:
         for ns in (self.room, self.centre):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(self.etc, ignore_errors=True)
+        if self.work is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
 
 
 @contextmanager

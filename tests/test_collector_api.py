@@ -175,12 +175,27 @@ def test_report_json_csv_and_page(tmp_path: Path) -> None:
         assert report["totals"] == {"rooms": 3, "compliant_now": 2, "compliant_whole_period": 1}
         r = httpx.get(f"{c.url}/api/v1/report", params={"days": 7, "format": "csv"})
         assert r.headers["content-type"].startswith("text/csv")
-        rows = list(csv.reader(io.StringIO(r.text)))
+        assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: spreadsheets read the Vietnamese right
+        rows = list(csv.reader(io.StringIO(r.text.removeprefix("\ufeff"))))
         assert rows[0][:4] == ["unit", "rooms", "compliant_now", "compliant_last_7_days"]
         assert ["Unit B", "1", "0", "0", "devices.cameras (1)"] in rows
         assert httpx.get(f"{c.url}/api/v1/report", params={"days": "-1"}).status_code == 422
         page = httpx.get(f"{c.url}/report", params={"days": 7, "lang": "en"}).text
         assert "Compliant all 7 days" in page and "probe.upload (1)" in page
+
+
+def test_report_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path: Path) -> None:
+    units = {"f-1": "=1+1", "f-2": "+SUM(A1)", "f-3": "-2", "f-4": "@cmd", "f-5": "\tTab", "f-6": "Quận Đống Đa"}
+    with running_collector(tmp_path, rooms=tuple(units)) as c:
+        for room_id, unit in units.items():
+            send(c, room_id, heartbeat(room_id, 1, unit=unit))
+        r = httpx.get(f"{c.url}/api/v1/report", params={"days": 7, "format": "csv"})
+    assert r.content.startswith("\ufeffunit,".encode())
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    first_cells = {row[0] for row in rows[1:]}
+    assert first_cells == {"'=1+1", "'+SUM(A1)", "'-2", "'@cmd", "'\tTab", "Quận Đống Đa"}
+    numbers = [row[1:4] for row in rows[1:]]
+    assert all(cell.isdigit() for row in numbers for cell in row)  # counts stay numbers
 
 
 def test_metrics_prometheus_text(tmp_path: Path) -> None:
@@ -225,7 +240,8 @@ def test_read_token_guards_api_dashboard_and_metrics(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_open_reads_beyond_loopback(tmp_path: Path) -> None:
-    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::]:0", "--stamp-port", "0")
+    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::]:0", "--stamp-port", "0",
+                         "--insecure-http")
     assert done.returncode == 64
     assert "--read-token-file" in done.stderr
     done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "nonsense")
@@ -258,8 +274,10 @@ def test_room_commands(tmp_path: Path) -> None:
 
 def test_probe_endpoints_are_served_by_the_collector(tmp_path: Path) -> None:
     with running_collector(tmp_path) as c:
-        r = httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000})
+        r = httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000},
+                      headers={"Authorization": f"Bearer {c.tokens['room-1']}"})
         assert r.status_code == 200 and len(r.content) == 1000
+        assert httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000}).status_code == 401
 
 
 def test_retention_removes_old_history(tmp_path: Path) -> None:

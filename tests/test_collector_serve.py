@@ -72,15 +72,23 @@ def test_tls_and_stamp_reflector(tmp_path: Path) -> None:
             httpx.get(url + "/healthz")  # not trusted without the CA: verification is on by default
         reply = stamp_roundtrip(stamp)
         assert len(reply) == 44 and struct.unpack_from("!I", reply, 24)[0] == 7  # sender seq echoed
+        # The probe endpoints of serve know the rooms of its database too.
+        probe = url + "/api/v1/probe/download"
+        assert httpx.get(probe, params={"bytes": 10}, verify=str(cert)).status_code == 401
+        assert httpx.get(probe, params={"bytes": 10}, verify=str(cert),
+                         headers={"Authorization": f"Bearer {token}"}).content == bytes(10)
     assert token not in (tmp_path / "log").read_text()
 
 
 def test_probe_serve_alone(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    auth = {"Authorization": "Bearer " + run_collector("--db", str(db), "room", "add", "probe-1").stdout.strip()}
     port, stamp = free_port(), free_udp_port()
     url = f"http://[::1]:{port}"
-    with serving(["probe-serve", "--listen", f"[::1]:{port}", "--stamp-port", str(stamp)], url + "/healthz",
-                 tmp_path / "log"):
-        assert len(httpx.get(url + "/api/v1/probe/download", params={"bytes": 4096}).content) == 4096
-        assert httpx.post(url + "/api/v1/probe/upload", content=b"x" * 1000).json()["bytes"] == 1000
+    with serving(["--db", str(db), "probe-serve", "--listen", f"[::1]:{port}", "--stamp-port", str(stamp)],
+                 url + "/healthz", tmp_path / "log"):
+        assert httpx.get(url + "/api/v1/probe/download", params={"bytes": 4096}).status_code == 401
+        assert len(httpx.get(url + "/api/v1/probe/download", params={"bytes": 4096}, headers=auth).content) == 4096
+        assert httpx.post(url + "/api/v1/probe/upload", content=b"x" * 1000, headers=auth).json()["bytes"] == 1000
         assert len(stamp_roundtrip(stamp)) == 44
         assert httpx.post(url + "/api/v1/heartbeat", json={}).status_code == 404  # only the responder

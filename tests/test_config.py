@@ -229,10 +229,11 @@ def test_probe_target_defaults_to_the_collector_not_the_mcu() -> None:
     # The MCU runs no responder: measuring it would fail every room out of the box.
     config = parse_config('[mcu]\nhost = "mcu.example.vn"\n[central]\nurl = "https://c.example.vn/api/v1/heartbeat"\n')
     assert config.probe_target == ProbeTarget("c.example.vn", 443, "https", "central.url")
-    plain = parse_config('[mcu]\nhost = "m.vn"\n[central]\nurl = "http://[2001:db8::5]:8000/api/v1/heartbeat"\n')
+    plain = parse_config('[mcu]\nhost = "m.vn"\n[central]\nurl = "http://[2001:db8::5]:8000/api/v1/heartbeat"\n'
+                         "allow_insecure_http = true\n")
     assert plain.probe_target == ProbeTarget("2001:db8::5", 8000, "http", "central.url")
     own = parse_config('[mcu]\nhost = "a.vn"\n[probe]\nhost = "b.vn"\n')
-    assert own.probe_target == ProbeTarget("b.vn", 8080, "http", "probe.host")
+    assert own.probe_target == ProbeTarget("b.vn", 8080, "https", "probe.host")
     assert parse_config('[probe]\nhost = "b.vn"\nhttp_port = 9000\n').probe_target.http_port == 9000
     assert parse_config('[mcu]\nhost = "mcu.example.vn"\n').probe_target is None
     # The room's path not configured yet: nothing to measure.
@@ -255,3 +256,35 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             assert f"#{f.name} = " in example.read_text(), f"{section}.{f.name} is not documented in config/agent.toml"
+
+
+@pytest.mark.parametrize("command", [["run"], ["config", "check"], ["diagnose"]])
+def test_plain_http_to_another_host_is_refused_naming_central_url(tmp_path: Path, command: list[str]) -> None:
+    # 192.0.2.10 (TEST-NET-1) is only written here: the file is refused before anything is contacted.
+    config = tmp_path / "agent.toml"
+    (tmp_path / "token").write_text("t0k3n-secret-value\n")
+    config.write_text('[room]\nid = "r-1"\n[central]\nurl = "http://192.0.2.10/api/v1/heartbeat"\n'
+                      'token_file = "token"\n')
+    result = run_agent(*command, "--config", str(config))
+    assert result.returncode == 78, result.stderr
+    assert "central.url" in result.stderr and "http://192.0.2.10" in result.stderr
+    assert "https://" in result.stderr and "central.allow_insecure_http" in result.stderr
+    assert "t0k3n" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8443/api/v1/heartbeat", "http://127.0.0.1:8443/x",
+                                 "http://localhost:8443/x", "https://192.0.2.10/x"])
+def test_plain_http_to_this_pc_and_https_anywhere_are_accepted(url: str) -> None:
+    assert parse_config(f'[central]\nurl = "{url}"\n').central.url == url
+
+
+def test_allow_insecure_http_is_the_explicit_exception() -> None:
+    text = '[central]\nurl = "http://192.0.2.10/x"\n[mcu]\nhost = "mcu.example.vn"\n[probe]\ntls = false\n'
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text)
+    assert {p.key for p in refused.value.problems} == {"central.url", "probe.tls"}
+    allowed = parse_config(text.replace("[mcu]", "allow_insecure_http = true\n[mcu]"))
+    assert allowed.central.allow_insecure_http and not allowed.probe.tls
+    # Plain probe transfers to a responder on this PC need no exception; TLS is the default.
+    assert not parse_config('[probe]\nhost = "::1"\ntls = false\n').probe.tls
+    assert parse_config('[mcu]\nhost = "mcu.example.vn"\n').probe.tls

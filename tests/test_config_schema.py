@@ -133,3 +133,69 @@ def test_config_accepts_only_what_the_schema_pattern_accepts(field: str, key: st
             assert config_ok == bool(re.search(pattern, value)), (key, value)
         accepted += config_ok
     assert accepted >= 10  # not a test that passes because config refuses everything
+
+
+# -- the room profile: [[equipment]] entries travel in the heartbeat's equipment object --
+
+DECLARED = SCHEMA["$defs"]["declared"]["properties"]
+# Properties of a declared entry that the agent computes, not the configuration.
+COMPUTED = {"state", "device_id", "device_name"}
+EQUIPMENT_HANDLED = {"maxLength", "pattern", "enum"}
+BASE_ENTRY = {"role": "camera", "usb": "046d:082d"}
+
+
+def _equipment_toml(entries: list[dict[str, Any]]) -> str:
+    head = '[room]\nid = "hn-1"\n[central]\nurl = "https://c.example.vn/api/v1/heartbeat"\n'
+    return head + "".join("[[equipment]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in e.items())
+                          for e in entries)
+
+
+def _equipment_accepted(entries: list[dict[str, Any]]) -> bool:
+    from agent.devices.equipment import equipment_json
+    from agent.devices.model import Inventory
+
+    try:
+        config = parse_config(_equipment_toml(entries))
+    except ConfigError as err:
+        assert all(p.key.startswith("equipment") for p in err.problems), err
+        return False
+    doc = heartbeat.build(config, 1, [], None, {}, {"hostname": "h"}, heartbeat.SpoolFigures(0, 0),
+                          agent_instance="0" * 32, equipment=equipment_json(config, Inventory()))
+    errors = [e.message for e in VALIDATOR.iter_errors(doc)]
+    assert not errors, (entries, errors)
+    return True
+
+
+def test_every_configured_property_of_a_declared_entry_is_a_config_key() -> None:
+    import dataclasses
+
+    from agent.config import EquipmentEntry
+
+    assert set(DECLARED) - COMPUTED == {f.name for f in dataclasses.fields(EquipmentEntry)}
+    unknown = [(name, kw) for name, node in DECLARED.items() if name not in COMPUTED
+               for kw in node if kw not in NOT_BOUNDS | EQUIPMENT_HANDLED]
+    assert not unknown, f"equipment bounds this test (and maybe config) does not enforce yet: {unknown}"
+
+
+@pytest.mark.parametrize("name", sorted(set(DECLARED) - COMPUTED))
+def test_config_enforces_each_bound_of_a_declared_entry(name: str) -> None:
+    node = DECLARED[name]
+    if "maxLength" in node:
+        limit = node["maxLength"]
+        base = dict(BASE_ENTRY) if name not in ("bus", "name") else {"role": "camera"}  # patterns: no usb
+        assert _equipment_accepted([{**base, name: "é" * limit}]), f"{name} at maxLength {limit} refused"
+        assert not _equipment_accepted([{**base, name: "é" * (limit + 1)}]), f"{name} over maxLength taken"
+    if "enum" in node:
+        for value in node["enum"]:
+            assert _equipment_accepted([{**BASE_ENTRY, name: value}])
+        assert not _equipment_accepted([{**BASE_ENTRY, name: "projector"}])
+    if "pattern" in node:
+        for value in ("046d:082d", "046D:082D", "046d082d", "46d:82d", "046d:082d\n", "x46d:082d", "0b0e:0422 "):
+            config_ok = _equipment_accepted([{**BASE_ENTRY, name: value}])  # validates whenever taken
+            assert config_ok == bool(re.search(node["pattern"], value.lower())) or "\n" in value, value
+
+
+def test_config_enforces_the_number_of_declared_entries() -> None:
+    limit = SCHEMA["properties"]["equipment"]["properties"]["declared"]["maxItems"]
+    assert _equipment_accepted([BASE_ENTRY] * limit)
+    assert not _equipment_accepted([BASE_ENTRY] * (limit + 1))

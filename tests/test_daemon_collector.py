@@ -161,11 +161,11 @@ def test_stamp_and_bandwidth_deferred_while_the_room_is_in_use(tmp_path: Path) -
                 def checks_of_last() -> dict[str, dict]:
                     return {c["name"]: c for c in _state(tmp_path).get("checks", [])}
 
-                busy = wait_for(lambda: (c := checks_of_last()) and "room in use" in c["probe.upload"]["summary"]
+                busy = wait_for(lambda: (c := checks_of_last()) and "meeting in progress" in c["probe.upload"]["summary"]
                                 and c, 40, what="bandwidth due and deferred")
                 bed.send("proc idle")  # the meeting ends: the due test runs at the next cycle
-                after = wait_for(lambda: (c := checks_of_last()) and "room in use" not in c["probe.upload"]["summary"]
-                                 and "room in use" not in c["probe.rtt"]["summary"] and c, 30, what="after the meeting")
+                after = wait_for(lambda: (c := checks_of_last()) and "deferred" not in c["probe.upload"]["summary"]
+                                 and "deferred" not in c["probe.rtt"]["summary"] and c, 30, what="after the meeting")
                 assert agent.terminate() == 0
             finally:
                 if agent.process.poll() is None:
@@ -173,7 +173,9 @@ def test_stamp_and_bandwidth_deferred_while_the_room_is_in_use(tmp_path: Path) -
     finally:
         bed.close()
     for name in ("probe.rtt", "probe.jitter", "probe.loss", "probe.upload", "probe.download"):
-        assert busy[name]["status"] == "skip" and busy[name]["summary"] == "skipped: deferred: room in use", busy[name]
+        assert busy[name]["status"] == "skip", busy[name]
+        # The signal that decided: the speakerphone's capture is running (/proc/asound).
+        assert busy[name]["summary"] == "skipped: deferred: meeting in progress: microphone Jabra SPEAK 510 USB recording"
     assert busy["net.link"]["status"] == "ok"  # the light checks still run
     # Measured once the room is free (the responder port is closed here, so they fail: but they ran).
     for name in ("probe.rtt", "probe.upload", "probe.download"):

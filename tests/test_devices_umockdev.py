@@ -99,6 +99,7 @@ def test_webcam_identity_and_metadata_node_is_not_a_camera(bed: BedClient) -> No
         "id": "usb-046d:082d-A1B2C3D4/capture0", "name": "HD Pro Webcam C920", "node": "/dev/video0",
         "bus": "usb", "vendor_id": "046d", "product_id": "082d", "vendor": "Logitech, Inc.",
         "model": "HD Pro Webcam C920", "serial": "A1B2C3D4", "virtual": False, "in_use": False,
+        "in_use_signal": "usb-streaming",  # its streaming interface is at the idle setting 0
     }
     (mic,) = doc["microphones"]
     assert (mic["node"], mic["card"], mic["device"], mic["id"]) == (

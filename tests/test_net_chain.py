@@ -49,7 +49,9 @@ def write_config(tmp_path: Path, mcu: str = "", extra: str = "", probe: str = ""
     path = tmp_path / "agent.toml"
     mcu_section = f'[mcu]\nhost = "{mcu}"\ntcp_ports = [{HTTP_PORT}]\n' if mcu else "[mcu]\n"
     path.write_text(
+        # The test network carries the token in clear: the responder runs with --insecure-http.
         f'[central]\nurl = "http://[{Link().centre_address}]:{HTTP_PORT}/api/v1/heartbeat"\n'
+        "allow_insecure_http = true\n"
         + mcu_section
         + extra
         + f"\n[probe]\nstamp_port = {STAMP_PORT}\nduration_s = 2\n{probe}"
@@ -162,9 +164,11 @@ def test_closed_port_names_port_address_and_cause(link: Link, tmp_path: Path) ->
 
 
 def test_responder_down(link: Link, tmp_path: Path) -> None:
-    config = write_config(tmp_path, MCU, probe="")
+    config = write_config(tmp_path, MCU, probe="tls = false\n")
     config.write_text(
-        config.read_text().replace(f"stamp_port = {STAMP_PORT}", "stamp_port = 8999\nhttp_port = 8998")
+        config.read_text()
+        .replace("[central]\n", f'[central]\ntoken_file = "{link.token_file}"\n')
+        .replace(f"stamp_port = {STAMP_PORT}", "stamp_port = 8999\nhttp_port = 8998")
     )
     proc = link.agent("netcheck", "--json", "--config", str(config))
     checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}

@@ -36,8 +36,10 @@ def link() -> Iterator[Link]:
 def config(tmp_path: Path, link: Link, mode: str = "http", duration: int = 3) -> Path:
     path = tmp_path / "agent.toml"
     path.write_text(
-        f'[mcu]\nhost = "{link.centre_address}"\ntcp_ports = [{HTTP_PORT}]\n'
-        f"[probe]\nhttp_port = {HTTP_PORT}\nstamp_port = {STAMP_PORT}\nduration_s = {duration}\n"
+        link.agent_central
+        + f'[mcu]\nhost = "{link.centre_address}"\ntcp_ports = [{HTTP_PORT}]\n'
+        f'[probe]\nhost = "{link.centre_address}"\n'
+        f"http_port = {HTTP_PORT}\nstamp_port = {STAMP_PORT}\nduration_s = {duration}\ntls = false\n"
         f'streams = 4\nmode = "{mode}"\n'
         "[policy]\nmin_upload_mbps = 20\nmin_download_mbps = 20\n"
     )

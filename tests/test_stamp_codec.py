@@ -37,7 +37,7 @@ def test_reflector_reply_round_trip_through_both_codecs() -> None:
     parsed = parse_sender_packet(sent)
     assert parsed is not None and parsed.seq == 42
     received, replied = to_ntp(1_700_000_000.010), to_ntp(1_700_000_000.012)
-    reply = parse_reflector_packet(build_reflector_packet(parsed, len(sent), received, replied, 61))
+    reply = parse_reflector_packet(build_reflector_packet(parsed, received, replied, 61))
     assert reply is not None
     assert reply.sender_seq == 42 and reply.seq == 42  # stateless reflector copies the number
     assert reply.sender_timestamp == to_ntp(1_700_000_000.0)
@@ -46,6 +46,15 @@ def test_reflector_reply_round_trip_through_both_codecs() -> None:
     # 25 ms locally, 2 ms of it inside the reflector.
     assert round_trip_ms(0.025, reply) == pytest.approx(23.0, abs=0.01)
     assert parse_reflector_packet(b"short") is None
+
+
+def test_reflector_takes_only_unauthenticated_test_packets_and_never_grows_them() -> None:
+    sent = build_sender_packet(1, to_ntp(1_700_000_000.0))
+    for wrong in (sent[:43], sent + b"\0", bytes(112), b"", bytes(1400)):
+        assert parse_sender_packet(wrong) is None, len(wrong)
+    parsed = parse_sender_packet(sent)
+    assert parsed is not None
+    assert len(build_reflector_packet(parsed, 0, 0, 64)) == len(sent) == 44
 
 
 def test_statistics_count_loss_duplicates_reordering() -> None:

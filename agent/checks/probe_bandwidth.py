@@ -6,10 +6,14 @@ runs them rarely and never during a meeting.
 
 from __future__ import annotations
 
+import ssl
+
 from agent.checks.base import CheckContext
 from agent.checks.net_common import bracket, host_address, progress, skip
 from agent.checks.probe_stamp import NO_RESPONDER
-from agent.net.bandwidth import http_bandwidth
+from agent.config import AgentConfig, ProbeTarget, read_token
+from agent.errors import ConfigError
+from agent.net.bandwidth import Responder, http_bandwidth
 from agent.net.iperf3 import IPERF3_PORT, iperf3_bandwidth
 from agent.result import CheckResult, Status
 
@@ -52,19 +56,43 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
         report(name, f"{direction}: {where}, {probe.duration_s:g} s")
         result = iperf3_bandwidth(address, direction, probe.duration_s, probe.streams)
         return assess_bandwidth(name, result.mbps, result.error, minimum, where, details)
-    where = f"http://{bracket(address)}:{target.http_port}"
+    try:
+        responder = _responder(ctx.config, target, address)
+    except ConfigError as err:
+        return CheckResult(name, Status.FAIL, f"{direction}: {err}", threshold=minimum, unit="Mbit/s",
+                           details=details)
+    except (OSError, ssl.SSLError) as err:  # unreadable CA or client certificate
+        return CheckResult(name, Status.FAIL, f"{direction}: central.ca_file/client_cert unusable: {err}",
+                           threshold=minimum, unit="Mbit/s", details=details)
+    where = responder.url
 
     def tick(fraction: float, mbps: float | None) -> None:
         figure = f", {mbps:.1f} Mbit/s" if mbps is not None else ""
         report(name, f"{direction} {fraction * 100:3.0f}%{figure}")
 
-    measured = http_bandwidth(
-        direction, address, target.http_port, probe.duration_s, probe.streams, progress=tick
-    )
+    measured = http_bandwidth(direction, responder, probe.duration_s, probe.streams, progress=tick)
     details.update(bytes=measured.bytes_measured, seconds=measured.seconds)
+    if measured.busy:
+        # Other rooms were measuring: says nothing about this room's link.
+        return skip(name, f"{direction}: the responder at {where} was busy with other rooms' transfers; "
+                          "measured at the next run")
     return assess_bandwidth(
         name, measured.mbps, "; ".join(measured.errors), minimum, where, details
     )
+
+
+def _responder(config: AgentConfig, target: ProbeTarget, address: str) -> Responder:
+    """The room's token (ConfigError naming central.token_file) and, for an https target (probe.tls,
+    and an https:// central.url when the responder is the collector), TLS trusting central.ca_file
+    (else the system store) with the room's client certificate if set."""
+    central = config.central
+    token = read_token(central.token_file)
+    tls = None
+    if target.scheme == "https":
+        tls = ssl.create_default_context(cafile=str(central.ca_file) if central.ca_file else None)
+        if central.client_cert and central.client_key:
+            tls.load_cert_chain(central.client_cert, central.client_key)
+    return Responder(address, target.http_port, token, tls, server_name=target.host.strip("[]"))
 
 
 def check_upload(ctx: CheckContext) -> CheckResult:

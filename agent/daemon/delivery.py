@@ -26,6 +26,7 @@ import httpx
 from agent import __version__
 from agent.config import DEFAULT_TOKEN_PATH, AgentConfig, read_token
 from agent.daemon.logfmt import safe_url
+from agent.output import printable
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,20 @@ class Answer:
 
 
 def _reason(body: str) -> tuple[str, str | None]:
-    """The collector's message and reason code from its JSON error body (pure)."""
+    """The collector's message and reason code from its JSON error body (pure).
+
+    Whatever answers (a proxy's page too) is text from the network: control characters
+    are stripped before it can reach a terminal or a log line.
+    """
     try:
         doc = json.loads(body)
     except ValueError:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("error"), str):
         code = doc.get("reason") if isinstance(doc.get("reason"), str) else None
-        return " ".join(doc["error"].split())[:REASON_MAX], code
-    return " ".join(body.split())[:REASON_MAX], None
+        code = printable(code)[:64] if code else None
+        return " ".join(printable(doc["error"]).split())[:REASON_MAX], code
+    return " ".join(printable(body).split())[:REASON_MAX], None
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -124,9 +130,9 @@ def _link_problem(code: int, reason: str | None, detail: str, target: Target) ->
 def classify_error(err: Exception, target: Target, timeout_s: float | None = None) -> Answer:
     """Pure: no HTTP answer at all (network, TLS, timeout) → retry, with the cause in words."""
     if isinstance(err, OSError):
-        text = err.strerror or str(err)  # e.g. an unreadable CA file raised at connect time
+        text = printable(err.strerror or str(err))  # e.g. an unreadable CA file raised at connect time
     else:
-        text = " ".join(str(err).split()) or type(err).__name__
+        text = " ".join(printable(str(err)).split()) or type(err).__name__
     detail = f"{type(err).__name__}: {text[:REASON_MAX]}"
     keep = "; the heartbeats wait in the spool"
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:

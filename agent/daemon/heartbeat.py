@@ -57,8 +57,12 @@ def build(
     spool: SpoolFigures,
     now: float | None = None,
     agent_instance: str | None = None,
+    equipment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``agent_instance`` and ``seq`` together name the heartbeat (see ``seqstore``)."""
+    """``agent_instance`` and ``seq`` together name the heartbeat (see ``seqstore``).
+
+    ``equipment``: the room profile against the devices (``EquipmentReport.to_json``), only with a profile.
+    """
     room = {k: v for k, v in config.room_json().items() if k != "id"}
     stream = {"agent_instance": agent_instance} if agent_instance is not None else {}
     return {
@@ -76,6 +80,7 @@ def build(
         "host": host,
         "spool": {"depth": spool.depth, "dropped": spool.dropped},
         "agent_version": __version__,
+        **({"equipment": equipment} if equipment is not None else {}),
     }
 
 

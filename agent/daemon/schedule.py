@@ -89,8 +89,12 @@ class Plan:
     bandwidth_ran: bool
 
 
-def plan_cycle(checks: list[Check], *, in_use: bool, bandwidth_due: bool) -> Plan:
-    """Pure: which of ``checks`` run in a periodic cycle."""
+def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool,
+               reason: str | None = None) -> Plan:
+    """Pure: which of ``checks`` run in a periodic cycle; ``in_use`` None (unknown) may be a meeting.
+
+    ``reason`` is the signal behind ``in_use`` (``Inventory.in_use_reason()``), put in the skip.
+    """
     run: list[Check] = []
     skip: dict[str, str] = {}
     keep: set[str] = set()
@@ -99,8 +103,8 @@ def plan_cycle(checks: list[Check], *, in_use: bool, bandwidth_due: bool) -> Pla
         if check.bandwidth and not bandwidth_due:
             keep.add(check.name)
             continue
-        if in_use and (check.bandwidth or check.name in STAMP_CHECKS):
-            skip[check.name] = IN_USE
+        if in_use is not False and (check.bandwidth or check.name in STAMP_CHECKS):
+            skip[check.name] = f"deferred: {reason}" if reason else IN_USE
         elif check.bandwidth:
             bandwidth_ran = True
         run.append(check)

@@ -43,6 +43,7 @@ from agent.daemon.spool import Spool
 from agent.daemon.state import iso, status_line, write_state
 from agent.errors import ConfigError, DeliveryError
 from agent.devices import DeviceWatcher, scan
+from agent.devices.equipment import equipment_json
 from agent.net.figures import network_figures
 from agent.paths import Paths
 from agent.result import CheckResult, Status, overall_status
@@ -121,6 +122,9 @@ class Service:
         problem = self._file_watcher.watch(self.config_path, self.request_reload)
         if problem:
             logfmt.event(log, "config.watch_failed", logging.WARNING, error=problem, reload_with="SIGHUP")
+        # The room profile (agent.equipment_file) reloads like the configuration (profile save, edits).
+        if self.config.equipment_path != self.config_path:
+            self._file_watcher.watch(self.config.equipment_path, self.request_reload)
         self._watch_token()
         worker = threading.Thread(target=self._work, name="worker", daemon=True)
         worker.start()
@@ -378,9 +382,10 @@ class Service:
         started = time.monotonic()
         generation = self._device_generation
         ctx, inventory = self._context()
-        in_use = bool(inventory is not None and inventory.any_in_use())
+        in_use = inventory.busy() if inventory is not None else None
+        reason = inventory.in_use_reason() if inventory is not None else "devices could not be scanned"
         checks = select()
-        plan = plan_cycle(checks, in_use=in_use, bandwidth_due=self.bandwidth.due(started))
+        plan = plan_cycle(checks, in_use=in_use, bandwidth_due=self.bandwidth.due(started), reason=reason)
         fresh = {r.name: r for r in run_checks(self._pinging(plan.run), ctx, plan.skip)}
         results = self._bandwidth_results(checks, plan, fresh)
         with self._emit_lock:
@@ -497,7 +502,8 @@ class Service:
             dropped = self.spool.dropped
             doc = heartbeat.build(self.config, seq, results, devices, self.network, self.host.now(),
                                   heartbeat.SpoolFigures(self.spool.depth, dropped),
-                                  agent_instance=self.seq.instance)
+                                  agent_instance=self.seq.instance,
+                                  equipment=equipment_json(self.config, self._inventory))
             # Spool first, then the counter: a crash in between is healed at start (raise_to).
             # The sender cannot send (and delete) the new file before the counter is committed,
             # or a crash in between would hand the same number to a different heartbeat.

@@ -31,6 +31,9 @@ class Device:
     in_use: bool | None = None  # None: could not be determined (no permission, no /proc)
     card: int | None = None  # ALSA only
     device: int | None = None  # ALSA only
+    # What decided ``in_use``: "usb-streaming" (sysfs alternate setting), "open-handle"
+    # (/proc/<pid>/fd), "alsa" (/proc/asound); None when nothing could tell.
+    in_use_signal: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "kind"}
@@ -40,7 +43,19 @@ class Device:
 
     def identity(self) -> tuple[Any, ...]:
         """Everything but ``in_use``: what a hot-plug change is about."""
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "in_use")
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name not in ("in_use", "in_use_signal"))
+
+    def in_use_text(self) -> str:
+        """Which signal said what, for a technician: "camera C920 streaming"."""
+        what = f"{self.kind} {self.model or self.name}"
+        if self.in_use is None:
+            why = ("no permission to see other processes" if self.kind == "camera"
+                   else "/proc/asound does not say")
+            return f"{what}: in use unknown ({why})"
+        verbs = {"usb-streaming": "streaming", "open-handle": "open in a program",
+                 "alsa": "recording" if self.kind == "microphone" else "playing"}
+        verb = verbs.get(self.in_use_signal or "", "in use")
+        return f"{what} {verb}" if self.in_use else f"{what} not in use"
 
 
 @dataclass
@@ -63,6 +78,24 @@ class Inventory:
     def any_in_use(self) -> bool:
         """A camera or microphone is in use: a meeting is probably running."""
         return any(d.in_use for d in [*self.cameras, *self.microphones])
+
+    def busy(self) -> bool | None:
+        """Tri-state: True a meeting is probably running, None it may be (some in-use state unknown)."""
+        states = [d.in_use for d in [*self.cameras, *self.microphones]]
+        if any(states):
+            return True
+        return None if None in states else False
+
+    def in_use_reason(self) -> str:
+        """The signal behind ``busy()``: "meeting in progress: camera C920 streaming"."""
+        meeting = [*self.cameras, *self.microphones]
+        used = [d for d in meeting if d.in_use]
+        if used:
+            return "meeting in progress: " + ", ".join(d.in_use_text() for d in used)
+        unknown = [d for d in meeting if d.in_use is None]
+        if unknown:
+            return "; ".join(d.in_use_text() for d in unknown)
+        return "room idle: no camera or microphone in use"
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 Nothing here opens a device node: a camera or microphone a meeting is using
 must never be grabbed. ALSA publishes each substream's state in
-``/proc/asound``; for cameras the open file handles of every process are
-compared with the node (``/proc/<pid>/fd``, readable for all processes only
+``/proc/asound``; for cameras that sysfs cannot judge (``uvc``) the open file
+handles of every process are compared with the node (``/proc/<pid>/fd``, readable for all processes only
 as root: otherwise the answer may be "unknown").
 """
 

@@ -11,12 +11,17 @@ runs ahead by whatever the send buffer holds (measured: +20% upload at
 starved of CPU (+6% download at 50 Mbit/s on a loaded machine). That is why
 the socket is ours and not an HTTP library's. At the end connections are reset, so nothing queued keeps
 loading the link.
+
+Every request carries the room's token (the responder serves enrolled rooms only)
+and, by default, runs over TLS: the kernel then counts TLS records, about 0.2%
+more than the payload, which is within what the measurement can tell apart.
 """
 
 from __future__ import annotations
 
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -27,8 +32,10 @@ from agent.net.route import os_error_words
 
 DOWNLOAD_PATH = "/api/v1/probe/download"
 UPLOAD_PATH = "/api/v1/probe/upload"
-# More than any room link moves in a run; the stream is cut at the deadline.
-DOWNLOAD_BYTES = 16 * 2**30
+# What the longest run (probe.duration_s 60 s) moves on a 1 Gbit/s link, the most one
+# request may ask of the responder (collector/probe/http.py MAX_BYTES); the stream is
+# cut at the deadline long before on any room link.
+DOWNLOAD_BYTES = 7_500_000_000
 CHUNK_SIZE = 128 * 1024
 # One chunk of a chunked request body (RFC 9112 §7.1), built once.
 UPLOAD_CHUNK = f"{CHUNK_SIZE:x}\r\n".encode() + bytes(CHUNK_SIZE) + b"\r\n"
@@ -42,8 +49,31 @@ TCP_INFO_LEN = 256
 Progress = Callable[[float, float | None], None]  # (fraction done, Mbit/s so far)
 
 
+BUSY = 503  # the responder runs as many transfers as it allows (other rooms'); not this link's fault
+
+
 class ProbeHTTPError(Exception):
     """The responder answered, but not with a probe transfer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Responder:
+    """Where the transfers go and how: ``tls`` None is plain HTTP; the token is never in a message."""
+
+    address: str
+    port: int
+    token: str
+    tls: ssl.SSLContext | None = None
+    server_name: str | None = None  # the name the certificate must carry (default: the address)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 @dataclass
@@ -54,6 +84,7 @@ class BandwidthResult:
     seconds: float = 0.0
     streams: int = 0
     errors: list[str] = field(default_factory=list)
+    busy: bool = False  # the responder answered 503: it served other rooms, nothing was measured
 
 
 def goodput_mbps(byte_count: int, seconds: float) -> float | None:
@@ -79,12 +110,26 @@ def tcp_delivered(sock: socket.socket, direction: str) -> int | None:
     return received if direction == "download" else acked + sacked * mss
 
 
-def request_head(method: str, target: str, host: str, port: int, extra: str = "") -> bytes:
+def request_head(method: str, target: str, host: str, port: int, extra: str = "", token: str = "") -> bytes:
     host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
     return (
         f"{method} {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: bridge-agent\r\n"
-        f"Connection: close\r\n{extra}\r\n"
+        f"{auth}Connection: close\r\n{extra}\r\n"
     ).encode()
+
+
+_REFUSALS = {
+    401: " (it does not know this room's token: is the room enrolled in the database it reads?)",
+    503: " (busy with other rooms' transfers; the next run tries again)",
+}
+
+
+def tls_error_words(err: ssl.SSLError) -> str:
+    """A failed handshake in words: what to fix on which side."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return f"TLS: the responder's certificate is not trusted ({err.verify_message}); check central.ca_file"
+    return f"TLS handshake failed ({err.reason or type(err).__name__})"
 
 
 def parse_status(head: bytes) -> int | None:
@@ -97,12 +142,14 @@ def parse_status(head: bytes) -> int | None:
 
 class _Stream(threading.Thread):
     def __init__(
-        self, direction: str, address: str, port: int, stop: threading.Event, timeout: float
+        self, direction: str, responder: Responder, stop: threading.Event, timeout: float
     ) -> None:
         super().__init__(name=f"bw-{direction}", daemon=True)
-        self.direction, self.address, self.port = direction, address, port
+        self.direction, self.responder = direction, responder
+        self.address, self.port = responder.address, responder.port
         self.stop, self.timeout = stop, timeout
         self.error: str | None = None
+        self.status: int | None = None  # the responder's HTTP status when it refused
         self._sock: socket.socket | None = None
         self._base: int | None = None
         self._moved = 0
@@ -122,7 +169,10 @@ class _Stream(threading.Thread):
 
     def run(self) -> None:
         try:
-            sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
+            sock = self._connect()
+        except ssl.SSLError as err:
+            self.error = tls_error_words(err)
+            return
         except OSError as err:
             self.error = os_error_words(err)
             return
@@ -134,7 +184,7 @@ class _Stream(threading.Thread):
             else:
                 self._upload(sock)
         except ProbeHTTPError as err:
-            self.error = str(err)
+            self.error, self.status = str(err), err.status
         except OSError as err:
             if not self.stop.is_set():
                 self.error = os_error_words(err)
@@ -146,9 +196,23 @@ class _Stream(threading.Thread):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()
 
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
+        if self.responder.tls is None:
+            return sock
+        try:
+            return self.responder.tls.wrap_socket(
+                sock, server_hostname=self.responder.server_name or self.address)
+        except OSError:
+            sock.close()
+            raise
+
+    def _head(self, method: str, target: str, extra: str = "") -> bytes:
+        return request_head(method, target, self.address, self.port, extra, self.responder.token)
+
     def _download(self, sock: socket.socket) -> None:
         target = f"{DOWNLOAD_PATH}?bytes={DOWNLOAD_BYTES}"
-        sock.sendall(request_head("GET", target, self.address, self.port))
+        sock.sendall(self._head("GET", target))
         self._start_count(sock)
         buffer = bytearray(256 * 1024)
         head = b""
@@ -165,7 +229,7 @@ class _Stream(threading.Thread):
 
     def _upload(self, sock: socket.socket) -> None:
         extra = "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
-        sock.sendall(request_head("POST", UPLOAD_PATH, self.address, self.port, extra))
+        sock.sendall(self._head("POST", UPLOAD_PATH, extra))
         self._start_count(sock)
         while not self.stop.is_set():
             sock.sendall(UPLOAD_CHUNK)
@@ -177,25 +241,33 @@ class _Stream(threading.Thread):
             raise ProbeHTTPError("this kernel does not count TCP bytes (TCP_INFO too old)")
 
     def _answered_early(self, sock: socket.socket) -> None:
-        """A responder without the probe endpoint answers (404, ...) before the body ends."""
+        """A responder that refuses (401, 404, 503, ...) answers before the body ends."""
         readable, _, _ = select.select([sock], [], [], 0)
-        if readable:
-            head = sock.recv(4096, socket.MSG_PEEK)
-            if head:
-                self._check(head, UPLOAD_PATH)
+        if not readable:
+            return
+        # Without blocking: over TLS "readable" may be a session ticket, not an answer.
+        sock.setblocking(False)
+        try:
+            head = sock.recv(4096)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return
+        finally:
+            sock.settimeout(self.timeout)
+        if head:
+            self._check(head, UPLOAD_PATH)
 
     def _check(self, head: bytes, path: str) -> None:
         status = parse_status(head)
         if status is None:
             raise ProbeHTTPError(f"the answer to {path} is not HTTP")
         if status != 200:
-            raise ProbeHTTPError(f"the responder answered HTTP {status} to {path}")
+            hint = _REFUSALS.get(status, "")
+            raise ProbeHTTPError(f"the responder answered HTTP {status} to {path}{hint}", status)
 
 
 def http_bandwidth(
     direction: str,
-    address: str,
-    port: int,
+    responder: Responder,
     duration_s: float,
     streams: int,
     progress: Progress | None = None,
@@ -203,7 +275,7 @@ def http_bandwidth(
 ) -> BandwidthResult:
     """Goodput of ``direction`` ("upload"/"download") over ``streams`` parallel connections."""
     stop = threading.Event()
-    workers = [_Stream(direction, address, port, stop, timeout) for _ in range(streams)]
+    workers = [_Stream(direction, responder, stop, timeout) for _ in range(streams)]
     ramp = ramp_up(duration_s)
     started = time.perf_counter()
     for worker in workers:
@@ -229,7 +301,8 @@ def http_bandwidth(
     for worker in workers:
         worker.join(timeout)
     errors = sorted({w.error for w in workers if w.error})
-    result = BandwidthResult(direction, None, streams=streams, errors=errors)
+    result = BandwidthResult(direction, None, streams=streams, errors=errors,
+                             busy=any(w.status == BUSY for w in workers))
     if errors:
         return result
     if mark_time is None or finish_time <= mark_time:

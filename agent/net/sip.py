@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from agent.net.route import os_error_words
+from agent.output import printable
 
 _URI_RE = re.compile(
     r"(?P<scheme>sips?):(?:[^@;]+@)?(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[A-Za-z0-9.-]+))"
@@ -88,7 +89,7 @@ def parse_sip_response(data: bytes) -> tuple[int, str] | None:
     match = _STATUS_RE.match(data)
     if not match:
         return None
-    return int(match.group(1)), match.group(2).decode("utf-8", "replace").strip()
+    return int(match.group(1)), printable(match.group(2).decode("utf-8", "replace"))
 
 
 def _ids() -> tuple[str, str, str]:
@@ -129,7 +130,7 @@ def _tcp(target: SipTarget, address: str, timeout: float) -> tuple[int, str]:
             data += piece
         parsed = parse_sip_response(data)
         if parsed is None:
-            raise ValueError("the answer is not SIP: " + data[:40].decode("latin-1").strip())
+            raise ValueError("the answer is not SIP: " + printable(data[:40].decode("latin-1")))
         return parsed
 
 

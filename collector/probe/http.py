@@ -3,70 +3,157 @@
 ``GET /api/v1/probe/download?bytes=N`` streams N bytes; ``POST /api/v1/probe/upload``
 reads the whole body and says how many bytes arrived and how long it took. The
 agent measures goodput on its side; these only move bytes, as fast as they can.
+
+Nobody else may use them to load the link: a transfer needs an enrolled room's
+token (``Authorization: Bearer``, 401 otherwise), at most ``max_transfers`` run at
+once (503 with ``Retry-After`` beyond), and one request moves at most
+``MAX_BYTES``: what the agent's longest run (``probe.duration_s`` 60 s) can use
+on a 1 Gbit/s link, 7,500,000,000 bytes (422 for a larger download, 413 for a
+larger upload).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from typing import Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from collector.store import Store, hash_token
 
 CHUNK = b"\0" * (256 * 1024)
-# One request may move at most this much: 200 Mbit/s for a minute is 1.5 GB.
-MAX_BYTES = 16 * 2**30
+LINK_BYTES_PER_S = 125_000_000  # 1 Gbit/s
+MAX_RUN_S = 60  # the agent's largest probe.duration_s (agent/config.py)
+MAX_BYTES = LINK_BYTES_PER_S * MAX_RUN_S  # 7.5 GB per request
+DEFAULT_MAX_TRANSFERS = 4
+RETRY_AFTER_S = MAX_RUN_S  # a busy responder is free again after at most one run
+
+StoreOf = Callable[[Request], Store]
+
+
+class Transfers:
+    """How many transfers run now, out of ``limit`` (one event loop: no lock needed)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+
+    def try_start(self) -> bool:
+        if self.running >= self.limit:
+            return False
+        self.running += 1
+        return True
+
+    def done(self) -> None:
+        self.running -= 1
+
+
+class _Counted(Response):
+    """Wraps a response so its transfer counts until the last byte is sent or the client hangs up."""
+
+    def __init__(self, inner: Response, transfers: Transfers) -> None:
+        self.inner = inner
+        self.transfers = transfers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            self.transfers.done()
 
 
 def _bad(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=422)
 
 
-async def download(request: Request) -> Response:
-    raw = request.query_params.get("bytes", "")
+def _refusal(request: Request, store_of: StoreOf, transfers: Transfers) -> Response | None:
+    """401 without a room's token, 503 when busy; None when the transfer may start (and counts)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
-        total = int(raw)
-    except ValueError:
-        return _bad("query parameter 'bytes' must be an integer")
-    if not 0 <= total <= MAX_BYTES:
-        return _bad(f"query parameter 'bytes' must be from 0 to {MAX_BYTES}")
-
-    async def body():
-        remaining = total
-        while remaining > 0:
-            piece = CHUNK if remaining >= len(CHUNK) else CHUNK[:remaining]
-            remaining -= len(piece)
-            yield piece
-            # Writes that fit the transport buffer never yield to the event loop, so a
-            # client that hung up would go unnoticed until all N bytes were "sent".
-            await asyncio.sleep(0)
-
-    return StreamingResponse(
-        body(),
-        media_type="application/octet-stream",
-        headers={"Content-Length": str(total), "Cache-Control": "no-store"},
-    )
+        room = store_of(request).room_for_token(hash_token(token.strip())) if scheme.lower() == "bearer" else None
+    except sqlite3.Error:
+        return JSONResponse({"error": "room lookup unavailable, retry later"}, status_code=503,
+                            headers={"Retry-After": "10"})
+    if room is None:
+        return JSONResponse({"error": "unknown or revoked token (Authorization: Bearer ROOM_TOKEN)"},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    if not transfers.try_start():
+        return JSONResponse({"error": f"responder busy: {transfers.limit} transfers running, retry later"},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return None
 
 
-async def upload(request: Request) -> Response:
-    started = time.monotonic()
-    received = 0
-    try:
-        async for piece in request.stream():
-            received += len(piece)
-            if received > MAX_BYTES:
-                return JSONResponse(
-                    {"error": f"upload larger than {MAX_BYTES} bytes"}, status_code=413
-                )
-    except ClientDisconnect:
-        # The agent ends a timed upload by hanging up; that is the normal end, not an error.
-        return Response(status_code=204)
-    return JSONResponse({"bytes": received, "seconds": round(time.monotonic() - started, 6)})
+def _download(store_of: StoreOf, transfers: Transfers) -> Callable[[Request], object]:
+    async def download(request: Request) -> Response:
+        raw = request.query_params.get("bytes", "")
+        try:
+            total = int(raw)
+        except ValueError:
+            return _bad("query parameter 'bytes' must be an integer")
+        if not 0 <= total <= MAX_BYTES:
+            return _bad(f"query parameter 'bytes' must be from 0 to {MAX_BYTES}")
+        refused = _refusal(request, store_of, transfers)
+        if refused:
+            return refused
+
+        async def body():
+            remaining = total
+            while remaining > 0:
+                piece = CHUNK if remaining >= len(CHUNK) else CHUNK[:remaining]
+                remaining -= len(piece)
+                yield piece
+                # Writes that fit the transport buffer never yield to the event loop, so a
+                # client that hung up would go unnoticed until all N bytes were "sent".
+                await asyncio.sleep(0)
+
+        stream = StreamingResponse(
+            body(),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(total), "Cache-Control": "no-store"},
+        )
+        return _Counted(stream, transfers)
+
+    return download
 
 
-def routes() -> list[Route]:
+def _too_large() -> JSONResponse:
+    return JSONResponse({"error": f"upload larger than {MAX_BYTES} bytes"}, status_code=413)
+
+
+def _upload(store_of: StoreOf, transfers: Transfers) -> Callable[[Request], object]:
+    async def upload(request: Request) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BYTES:
+            return _too_large()
+        refused = _refusal(request, store_of, transfers)
+        if refused:
+            return refused
+        started = time.monotonic()
+        received = 0
+        try:
+            async for piece in request.stream():
+                received += len(piece)
+                if received > MAX_BYTES:
+                    return _too_large()
+        except ClientDisconnect:
+            # The agent ends a timed upload by hanging up; that is the normal end, not an error.
+            return Response(status_code=204)
+        finally:
+            transfers.done()
+        return JSONResponse({"bytes": received, "seconds": round(time.monotonic() - started, 6)})
+
+    return upload
+
+
+def routes(store_of: StoreOf, max_transfers: int = DEFAULT_MAX_TRANSFERS) -> list[Route]:
+    """The two endpoints; ``store_of(request)`` is the store holding the rooms' tokens."""
+    transfers = Transfers(max_transfers)
     return [
-        Route("/api/v1/probe/download", download, methods=["GET"]),
-        Route("/api/v1/probe/upload", upload, methods=["POST"]),
+        Route("/api/v1/probe/download", _download(store_of, transfers), methods=["GET"]),
+        Route("/api/v1/probe/upload", _upload(store_of, transfers), methods=["POST"]),
     ]

@@ -1,7 +1,11 @@
 """RFC 8762 STAMP session-reflector, unauthenticated mode, stateless (§4.3.1).
 
-The reflector answers every Session-Sender test packet with a Session-Reflector
-test packet of the same length (symmetrical size, RFC 8762 §4.2.1):
+The reflector answers a Session-Sender test packet of exactly 44 octets (the
+unauthenticated format, RFC 8762 §4.2.1, which is what bridge-agent sends) with a
+Session-Reflector test packet of the same 44 octets. Any other size is dropped
+unanswered: authenticated packets (112 octets) cannot be verified here, RFC 8972
+extensions are not implemented, and nothing else is STAMP. So the reflector can
+never amplify: an answer is never larger than its request.
 
      0                   1                   2                   3
     |  Sequence Number (= sender's, stateless)                      |
@@ -31,7 +35,7 @@ log = logging.getLogger(__name__)
 
 SENDER_PACKET = struct.Struct("!IQH30x")  # seq, timestamp, error estimate, MBZ
 REFLECTOR_PACKET = struct.Struct("!IQH2xQIQH2xB3x")
-MIN_PACKET = SENDER_PACKET.size  # 44 octets in unauthenticated mode
+PACKET_SIZE = SENDER_PACKET.size  # 44 octets in unauthenticated mode, request and answer
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 # Error estimate (RFC 4656 §4.1.2): S=0 (not asserting external sync), Z=0 (NTP format),
 # scale 0, multiplier 1; the multiplier must not be zero.
@@ -54,21 +58,19 @@ class SenderPacket:
 
 
 def parse_sender_packet(data: bytes) -> SenderPacket | None:
-    """The sender's fields, or None for a datagram too short to be a STAMP test packet."""
-    if len(data) < MIN_PACKET:
+    """The sender's fields, or None for a datagram that is not an unauthenticated test packet."""
+    if len(data) != PACKET_SIZE:
         return None
     seq, timestamp, error_estimate = SENDER_PACKET.unpack_from(data)
     return SenderPacket(seq, timestamp, error_estimate)
 
 
-def build_reflector_packet(
-    sender: SenderPacket, length: int, received: int, sent: int, sender_ttl: int
-) -> bytes:
-    head = REFLECTOR_PACKET.pack(
+def build_reflector_packet(sender: SenderPacket, received: int, sent: int, sender_ttl: int) -> bytes:
+    """The 44-octet answer (REFLECTOR_PACKET is as long as SENDER_PACKET)."""
+    return REFLECTOR_PACKET.pack(
         sender.seq, sent, ERROR_ESTIMATE, received, sender.seq, sender.timestamp,
         sender.error_estimate, sender_ttl & 0xFF,
     )
-    return head + bytes(max(0, length - len(head)))
 
 
 class StampReflector:
@@ -123,12 +125,12 @@ class StampReflector:
             received = ntp_timestamp(time.time())
             sender = parse_sender_packet(data)
             if sender is None:
-                continue  # not a STAMP packet: RFC 8762 says discard
+                continue  # not an unauthenticated STAMP test packet: discard, never answer
             ttl = _HOPLIMIT_UNKNOWN
             for level, kind, value in cmsgs:
                 if (level, kind) in ((socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT), (socket.IPPROTO_IP, socket.IP_TTL)):
                     ttl = int.from_bytes(value[:4], sys.byteorder)
-            reply = build_reflector_packet(sender, len(data), received, ntp_timestamp(time.time()), ttl)
+            reply = build_reflector_packet(sender, received, ntp_timestamp(time.time()), ttl)
             try:
                 self._sock.sendto(reply, peer)
                 self.reflected += 1

@@ -43,6 +43,7 @@ class ServeConfig:
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     read_token: str | None = None  # None: reads are open (only allowed on loopback)
     sweep_interval_s: float = 2.0
+    probe_max_transfers: int = probe.DEFAULT_MAX_TRANSFERS
 
 
 @dataclass
@@ -218,6 +219,6 @@ def create_app(config: ServeConfig) -> Starlette:
         *api.routes(),
         *dashboard.routes(),
         *metrics.routes(),
-        *probe.routes(),
+        *probe.routes(lambda request: runtime(request).store, config.probe_max_transfers),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

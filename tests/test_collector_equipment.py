@@ -1,0 +1,46 @@
+"""The room page's "Declared equipment" table, from a heartbeat with an equipment object."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+from collector.sample import heartbeat
+from collector.web.i18n import LABELS
+from tests.collector_helpers import running_collector
+
+EQUIPMENT = {
+    "declared": [
+        {"role": "camera", "label": "camera above the screen", "usb": "046d:0866", "model": "Logitech MeetUp",
+         "state": "present", "device_id": "usb-046d:0866", "device_name": "Logitech MeetUp"},
+        {"role": "microphone", "label": "loa họp trên bàn", "usb": "0b0e:0422", "model": "Jabra SPEAK 510 USB",
+         "state": "missing", "device_id": None, "device_name": None},
+    ],
+    "undeclared": [
+        {"role": "camera", "device_id": "usb-0fd9:0066-x/capture0", "name": "Cam Link 4K: Cam Link 4K",
+         "node": "/dev/video2", "usb": "0fd9:0066"},
+    ],
+}
+
+
+def test_room_page_lists_present_missing_and_undeclared(tmp_path: Path) -> None:
+    with running_collector(tmp_path, rooms=("bd-eq", "bd-plain")) as c:
+        for room, extra in (("bd-eq", {"equipment": EQUIPMENT}), ("bd-plain", {})):
+            body = {**heartbeat(room, 1, status="fail", failing="devices.microphones"), **extra}
+            r = httpx.post(c.heartbeat_url, json=body, headers={"Authorization": f"Bearer {c.tokens[room]}"})
+            assert r.status_code == 200, r.text
+        for lang in ("vi", "en"):
+            t = LABELS[lang]
+            page = httpx.get(f"{c.url}/rooms/bd-eq", params={"lang": lang}).text
+            assert f"<h2>{t['equipment']}</h2>" in page
+            table = re.search(r'<table id="equipment">(.*?)</table>', page, re.S)
+            assert table is not None
+            rows = re.findall(r'<tr class="eq-([a-z]+)">(.*?)</tr>', table[1], re.S)
+            assert [state for state, _ in rows] == ["present", "missing", "undeclared"]
+            assert t["equipment_missing"] in rows[1][1] and "Jabra SPEAK 510 USB" in rows[1][1]
+            assert "loa họp trên bàn" in rows[1][1] and t["microphone"] in rows[1][1]
+            assert "0fd9:0066" in rows[2][1] and t["equipment_undeclared"] in rows[2][1]
+        plain = httpx.get(f"{c.url}/rooms/bd-plain").text
+        assert 'id="equipment"' not in plain  # no profile: no table
