@@ -46,7 +46,8 @@ def write_config(
     path.write_text(
         link.agent_central
         + f'[mcu]\nhost = "{link.centre_address}"\ntcp_ports = [{http_port}]\n'
-        f"[probe]\nhttp_port = {http_port}\nstamp_port = {stamp_port}\ntls = false\n"
+        f'[probe]\nhost = "{link.centre_address}"\n'
+        f"http_port = {http_port}\nstamp_port = {stamp_port}\ntls = false\n"
         f"duration_s = {duration_s}\nstreams = {streams}\n"
     )
     return path
