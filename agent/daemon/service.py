@@ -418,7 +418,9 @@ class Service:
                 if result.status in (Status.OK, Status.FAIL):
                     result.measured_at = wall
                     self._last_measured[result.name] = result
-            if gate_failed or any(r.status is Status.FAIL for r in measured):
+            # Anything short of a measurement (a failure, the gate, a busy responder's skip) is
+            # tried again after probe.retry_s, backing off, not after probe.every_s.
+            if gate_failed or any(r.status is not Status.OK for r in measured):
                 wait = self.bandwidth.failed(now)
                 logfmt.event(log, "bandwidth.retry", in_s=round(wait), failures=self.bandwidth.failures)
             else:
