@@ -12,8 +12,8 @@
   bandwidth test stays due; deferred longer than ``probe.max_defer_s`` it is
   reported ``warn``, saying since when and why;
 - a bandwidth test that measured nothing good (it failed, the network gate
-  stopped it, the responder was busy) is tried again after ``probe.retry_s``, doubling with each further failure up to
-  ``probe.every_s``;
+  stopped it, the responder was busy) is tried again after ``probe.retry_s``,
+  doubling with each further failure up to ``probe.every_s``;
 - between tests the last bandwidth results are carried, with when they were
   measured and their age; while the network gate fails they become ``skip``
   "not measured since the link failed at …": a figure from before an outage
