@@ -145,7 +145,7 @@ def test_camera_unplugged_gives_a_fail_heartbeat_at_the_collector_within_1s(tmp_
     assert max(latencies) <= 1.0, f"unplug to fail heartbeat at the collector: {latencies}"
 
 
-def test_stamp_and_bandwidth_deferred_while_the_room_is_in_use(tmp_path: Path) -> None:
+def test_bandwidth_deferred_while_the_room_is_in_use_stamp_goes_on(tmp_path: Path) -> None:
     bed = _bed()
     for fixture in ("webcam-c920", "speakerphone-jabra", "hda-intel", "ethernet-i219"):
         bed.send(f"load {fixture}")
@@ -165,14 +165,17 @@ def test_stamp_and_bandwidth_deferred_while_the_room_is_in_use(tmp_path: Path) -
                                 and c, 40, what="bandwidth due and deferred")
                 bed.send("proc idle")  # the meeting ends: the due test runs at the next cycle
                 after = wait_for(lambda: (c := checks_of_last()) and "deferred" not in c["probe.upload"]["summary"]
-                                 and "deferred" not in c["probe.rtt"]["summary"] and c, 30, what="after the meeting")
+                                 and c, 30, what="after the meeting")
                 assert agent.terminate() == 0
             finally:
                 if agent.process.poll() is None:
                     agent.kill()
     finally:
         bed.close()
-    for name in ("probe.rtt", "probe.jitter", "probe.loss", "probe.upload", "probe.download"):
+    for name in ("probe.rtt", "probe.jitter", "probe.loss"):
+        # STAMP runs during the meeting (the responder port is closed here, so it fails: but it ran).
+        assert "deferred" not in busy[name]["summary"], busy[name]
+    for name in ("probe.upload", "probe.download"):
         assert busy[name]["status"] == "skip", busy[name]
         # The signal that decided: the speakerphone's capture is running (/proc/asound).
         assert busy[name]["summary"] == "skipped: deferred: meeting in progress: microphone Jabra SPEAK 510 USB recording"
