@@ -40,6 +40,9 @@ class CheckResult:
     # and how old it is now, in seconds. A fresh result has neither.
     measured_at: float | None = None
     age_s: float | None = None
+    # Beyond this age the result says nothing about the room any more: the collector then
+    # shows the check as warn ("not measured since ..."), whatever its last verdict was.
+    max_age_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -55,6 +58,8 @@ class CheckResult:
         if self.measured_at is not None:
             doc["measured_at"] = iso_time(self.measured_at)
             doc["age_s"] = self.age_s if self.age_s is not None else 0
+            if self.max_age_s is not None:
+                doc["max_age_s"] = self.max_age_s
         return doc
 
 

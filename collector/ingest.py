@@ -23,7 +23,7 @@ import jsonschema
 import jsonschema.exceptions
 
 from collector.fastschema import Unsupported, compile_schema
-from collector.status import failing_checks
+from collector.status import judged_status
 from collector.store import Event, Heartbeat, Store
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbe
             return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
         except RecursionError:
             return Rejection(422, "schema", "body is nested too deeply", "$")
-    failing = failing_checks(doc["checks"])
+    status, failing = judged_status(doc["status"], doc["checks"])
     room = doc["room"]
     return Heartbeat(
         room_id=doc["room_id"],
@@ -145,7 +145,7 @@ def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbe
         sent_at=doc["sent_at"],
         received_at=received_at,
         interval_s=float(doc["interval_s"]),
-        status=doc["status"],
+        status=status,
         name=room.get("name"),
         unit=room.get("unit"),
         location=room.get("location"),

@@ -58,6 +58,34 @@ def failing_checks(checks: Iterable[dict[str, Any]]) -> list[FailingCheck]:
     return out
 
 
+def stale_checks(checks: Iterable[dict[str, Any]]) -> list[FailingCheck]:
+    """Checks whose carried result is older than the age the agent declared for it (pure).
+
+    Skip is not ok, and neither is an old ok: a result measured long ago says nothing about
+    the room now, so it counts as warn, "not measured since ...".
+    """
+    out = []
+    for c in checks:
+        age, limit = c.get("age_s"), c.get("max_age_s")
+        if c.get("status") in ("ok", "skip") and isinstance(age, (int, float)) and isinstance(limit, (int, float)) \
+                and age > limit:
+            out.append(FailingCheck(str(c.get("name", "")), "warn",
+                                    f"not measured since {c.get('measured_at', '?')} ({duration_text(age)} ago)"))
+    return out
+
+
+def judged_status(reported: str, checks: list[dict[str, Any]]) -> tuple[str, list[FailingCheck]]:
+    """The room's status as the control centre counts it, and the checks worth showing.
+
+    What the agent reported, raised to warn when one of its results is stale.
+    """
+    failing = failing_checks(checks)
+    stale = stale_checks(checks)
+    if stale and reported == "ok":
+        reported = "warn"
+    return reported, failing + stale
+
+
 def counts(statuses: Iterable[str]) -> dict[str, int]:
     result = dict.fromkeys(STATUSES, 0)
     for status in statuses:

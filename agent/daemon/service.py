@@ -417,6 +417,9 @@ class Service:
             for result in measured:
                 if result.status in (Status.OK, Status.FAIL):
                     result.measured_at = wall
+                    # The next test is due within every_s (+20% splay) and may be deferred up
+                    # to max_defer_s before the agent warns itself: older than that is stale.
+                    result.max_age_s = round(1.2 * self.config.probe.every_s + self.config.probe.max_defer_s)
                     self._last_measured[result.name] = result
             # Anything short of a measurement (a failure, the gate, a busy responder's skip) is
             # tried again after probe.retry_s, backing off, not after probe.every_s.
