@@ -43,7 +43,9 @@ def parse_iperf3_json(text: str) -> Iperf3Result:
 
 
 def _busy(error: str) -> bool:
-    return "busy" in error or "Connection reset" in error
+    # After each test an iperf3 server closes its listening socket and opens a new one:
+    # in between a connection is refused although the server is there.
+    return "busy" in error or "Connection reset" in error or "Connection refused" in error
 
 
 def iperf3_command(
