@@ -151,3 +151,13 @@ def write_events(db: Path, room_id: str, seqs: Iterable[int], at: float) -> list
     finally:
         store.close()
     return ids
+
+
+WEBHOOK_SECRET = "outbox-secret-4f1c9a7e2b"
+
+
+def webhook_args(tmp_path: Path, url: str) -> tuple[str, ...]:
+    """``serve`` options for a webhook to ``url``, signed with WEBHOOK_SECRET (in a file under tmp_path)."""
+    secret = tmp_path / "webhook-secret"
+    secret.write_text(WEBHOOK_SECRET + "\n")
+    return ("--webhook", url, "--webhook-secret-file", str(secret))

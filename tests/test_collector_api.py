@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from collector.sample import heartbeat
-from tests.collector_helpers import RunningCollector, run_collector, running_collector
+from tests.collector_helpers import RunningCollector, run_collector, running_collector, webhook_args
 
 
 def send(c: RunningCollector, room: str, body: dict[str, Any]) -> None:
@@ -78,12 +78,6 @@ def receiver() -> Iterator[Receiver]:
     yield server
     server.shutdown()
     server.server_close()
-
-
-def webhook_args(tmp_path: Path, url: str) -> tuple[str, ...]:
-    secret = tmp_path / "webhook-secret"
-    secret.write_text("webhook-secret-0123456789\n")
-    return ("--webhook", url, "--webhook-secret-file", str(secret))
 
 
 def test_offline_transition_events_webhook_and_recovery(tmp_path: Path, receiver: Receiver) -> None:

@@ -26,9 +26,10 @@ import pytest
 
 from collector.sample import heartbeat
 from collector.store import Store
-from tests.collector_helpers import RunningCollector, run_collector, running_collector, write_events
+from tests.collector_helpers import (WEBHOOK_SECRET, RunningCollector, run_collector, running_collector,
+                                     webhook_args, write_events)
 
-SECRET = "outbox-secret-4f1c9a7e2b"
+SECRET = WEBHOOK_SECRET
 EVENT_FIELDS = {"id", "room_id", "at", "from", "to", "detail"}
 
 
@@ -94,12 +95,6 @@ def receiver() -> Iterator[Receiver]:
     yield server
     server.shutdown()
     server.server_close()
-
-
-def webhook_args(tmp_path: Path, url: str) -> tuple[str, ...]:
-    secret = tmp_path / "webhook-secret"
-    secret.write_text(SECRET + "\n")
-    return ("--webhook", url, "--webhook-secret-file", str(secret))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
