@@ -1,4 +1,7 @@
-"""``GET /metrics``: Prometheus text exposition format 0.0.4."""
+"""``GET /metrics``: Prometheus text exposition format 0.0.4 (a token: ``bridge-collector token add prometheus --role viewer``).
+
+A token limited to units gets only their rooms' series; the process counters are the same for all.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from starlette.routing import Route
 
 from collector.status import STATUSES, counts
 from collector.views import RoomView, room_views
-from collector.web.app import Counters, reader, runtime
+from collector.accounts import VIEWER
+from collector.web.auth import require, visible_rooms
+from collector.web.runtime import Counters, runtime
 
 
 def _label(value: str) -> str:
@@ -57,10 +62,10 @@ def render(views: list[RoomView], counters: Counters) -> str:
 
 async def metrics(request: Request) -> Response:
     rt = runtime(request)
-    rows = await run_in_threadpool(rt.store.rooms)
+    rows = visible_rooms(request, await run_in_threadpool(rt.store.rooms))
     views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
     return Response(render(views, rt.counters), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def routes() -> list[Route]:
-    return [Route("/metrics", reader(metrics))]
+    return [Route("/metrics", require(VIEWER)(metrics))]
