@@ -651,7 +651,7 @@ class Store:
         """
         row = self._conn().execute(
             "SELECT users.name, users.role, users.units, sessions.last_seen FROM sessions JOIN users"
-            " ON users.name = sessions.user WHERE id_sha256 = ? AND last_seen >= ? AND created_at >= ?",
+            " ON users.name = sessions.user WHERE id_sha256 = ? AND sessions.last_seen >= ? AND sessions.created_at >= ?",
             (id_sha256, now - idle_s, now - max_age_s)).fetchone()
         if row is None:
             return None
