@@ -421,8 +421,8 @@ def test_collector_services_run_with_the_shipped_defaults(chroot: Chroot, comman
                                                           banner: str) -> None:
     """Each unit's ExecStart with /etc/default/bridge-collector, as its user with CAP_NET_BIND_SERVICE
     (port 862), in the tree's own network namespace: it serves until stopped."""
-    token = chroot.path("/etc/bridge-collector/read-token").read_text().strip()
-    assert len(token) >= 16 and _stat(chroot, "/etc/bridge-collector/read-token") == "640 root:bridge-collector"
+    # Nothing secret is made at installation: the administrator creates the first account.
+    assert not chroot.path("/etc/bridge-collector/read-token").exists()
     serve = f". /etc/default/bridge-collector && exec timeout 8 bridge-collector {command} ${options}"
     proc = chroot.run("sh", "-c", serve, user="bridge-collector", caps="net_bind_service", check=False)
     assert proc.returncode == 124 and banner in proc.stderr, proc.stderr
@@ -435,6 +435,14 @@ def test_collector_enrols_a_room_as_its_service_user(chroot: Chroot) -> None:
     rooms = json.loads(chroot.run(*as_service, "room", "list", "--json").stdout)["rooms"]
     assert [r["room_id"] for r in rooms] == ["hn-test-1"]
     assert _stat(chroot, "/var/lib/bridge-collector/collector.db").endswith(" bridge-collector:bridge-collector")
+    # The first admin, as README and bridge-collector(8) say; the password on stdin.
+    chroot.run("sh", "-c", "printf 'first-admin-password\\n' | runuser -u bridge-collector -- "
+               "bridge-collector user add admin --role admin")
+    users = json.loads(chroot.run(*as_service, "user", "list", "--json").stdout)["users"]
+    assert [(u["name"], u["role"]) for u in users] == [("admin", "admin")]
+    audit = json.loads(chroot.run(*as_service, "audit", "--json").stdout)["audit"]
+    assert {(e["action"], e["actor"], e["source"]) for e in audit} == {
+        ("room.add", "bridge-collector", "cli"), ("user.add", "bridge-collector", "cli")}
 
 
 def test_system_user_and_groups(chroot: Chroot) -> None:
