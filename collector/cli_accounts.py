@@ -78,7 +78,8 @@ def add_parsers(sub: Any, db: AddDb, parser_class: type[argparse.ArgumentParser]
 def _account_args(parser: argparse.ArgumentParser, db: AddDb) -> None:
     db(parser)
     parser.add_argument("name", metavar="NAME")
-    parser.add_argument("--role", required=True, choices=ROLES, help="viewer reads, operator also acts, admin also manages")
+    parser.add_argument("--role", required=True, choices=ROLES,
+                        help="viewer reads, operator also acts, admin also manages")
     parser.add_argument("--unit", action="append", default=[], metavar="UNIT",
                         help="only this unit's rooms (repeat for several); none: every unit")
 

@@ -47,8 +47,9 @@ class Browser:
                 "--remote-debugging-pipe", f"--user-data-dir={profile}", "--window-size=1280,900"]
         if ignore_certificate_errors:
             args.append("--ignore-certificate-errors")  # the test's own self-signed certificate
-        self.process = subprocess.Popen([*args, "about:blank"], stdout=subprocess.DEVNULL,
-                                        stderr=None if os.environ.get("BROWSER_DEBUG") else subprocess.DEVNULL, preexec_fn=plumb, close_fds=False)
+        stderr = None if os.environ.get("BROWSER_DEBUG") else subprocess.DEVNULL  # BROWSER_DEBUG=1: its log
+        self.process = subprocess.Popen([*args, "about:blank"], stdout=subprocess.DEVNULL, stderr=stderr,
+                                        preexec_fn=plumb, close_fds=False)
         os.close(to_chromium_r)
         os.close(from_chromium_w)
         self._buffer = b""

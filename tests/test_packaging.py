@@ -546,8 +546,10 @@ def test_services_under_real_systemd(booted: Booted, chroot: Chroot, capsys: pyt
     collector = _proc_status(booted, booted.show("bridge-collector.service", "MainPID")["MainPID"])
     assert collector["Uid"].split()[0] == booted.run("id", "-u", "bridge-collector").stdout.strip()
     assert collector["CapEff"] == collector["CapBnd"] == f"{1 << 10:016x}", collector
-    udp6 = booted.run("cat", "/proc/net/udp6").stdout
-    assert any(line.split()[1].endswith(f":{862:04X}") for line in udp6.splitlines()[1:]), udp6
+    # Type=simple: "active" comes before the process has imported its code and bound the port.
+    wait_for(lambda: any(line.split()[1].endswith(f":{862:04X}")
+                         for line in booted.run("cat", "/proc/net/udp6").stdout.splitlines()[1:]),
+             30, interval=0.5, what="the STAMP reflector on UDP 862")
 
     token = booted.run("runuser", "-u", "bridge-collector", "--", "bridge-collector", "room", "add",
                        "hn-boot-1").stdout.strip()

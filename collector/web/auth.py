@@ -31,8 +31,8 @@ from collector.accounts import ADMIN, OPERATOR, VIEWER, Principal
 from collector.store import hash_token
 from collector.web.runtime import runtime
 
-__all__ = ["ADMIN", "OPERATOR", "VIEWER", "Principal", "SESSION_COOKIE", "authenticate", "client_address",
-           "principal", "require", "safe_next", "same_origin", "visible_rooms"]
+__all__ = ["ADMIN", "IDLE_S", "MAX_AGE_S", "OPERATOR", "VIEWER", "Principal", "SESSION_COOKIE", "authenticate",
+           "client_address", "principal", "require", "safe_next", "same_origin", "visible_rooms"]
 
 SESSION_COOKIE = "bridge_session"
 IDLE_S = 12 * 3600  # a session unused this long ends
@@ -65,6 +65,8 @@ def principal(request: Request) -> Principal:
 def visible_rooms(request: Request, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rooms (store rows with ``unit``) the request's principal may see."""
     who = principal(request)
+    if not who.units:
+        return list(rows)
     return [r for r in rows if who.sees(r["unit"])]
 
 

@@ -1,4 +1,6 @@
-"""``GET /metrics``: Prometheus text exposition format 0.0.4 (a token: ``bridge-collector token add prometheus --role viewer``).
+"""``GET /metrics``: Prometheus text exposition format 0.0.4.
+
+Prometheus reads it with a token: ``bridge-collector token add prometheus --role viewer``.
 
 A token limited to units gets only their rooms' series; the process counters are the same for all.
 """
