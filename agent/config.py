@@ -30,6 +30,7 @@ else:  # pragma: no cover - Debian 12 has 3.11
 from agent.errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG_PATH = Path("/etc/bridge-agent/agent.toml")
+DEFAULT_TOKEN_PATH = Path("/etc/bridge-agent/token")
 CONFIG_ENV = "BRIDGE_AGENT_CONFIG"
 
 Validator = Callable[[Any], "str | None"]
@@ -66,6 +67,19 @@ def _greater_than(low: float, what: str = "") -> Validator:
 
     return check
 
+
+def _at_most_chars(high: int) -> Validator:
+    def check(value: Any) -> str | None:
+        return None if len(value) <= high else f"at most {high} characters (it has {len(value)})"
+
+    return check
+
+
+# Bounds the heartbeat schema (collector/schema/heartbeat-v1.schema.json) sets on values that
+# come from this file: a file ``config check`` accepts never makes heartbeats the collector refuses.
+# tests/test_config_schema.py reads the schema and holds these to it.
+ROOM_TEXT_MAX = 200
+INTERVAL_MAX_S = 86400
 
 ROOM_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _HOSTNAME_RE = re.compile(
@@ -138,20 +152,23 @@ def _check_port(value: int) -> str | None:
 @dataclass(frozen=True)
 class RoomConfig:
     id: str | None = _spec(None, check=_check_room_id)
-    name: str = _spec("", "a room name")
-    unit: str = _spec("", "the department or district the room belongs to")
-    location: str = _spec("", "where the room is")
-    contact: str = _spec("", "the responsible technician's name and phone")
+    name: str = _spec("", "a room name", _at_most_chars(ROOM_TEXT_MAX))
+    unit: str = _spec("", "the department or district the room belongs to", _at_most_chars(ROOM_TEXT_MAX))
+    location: str = _spec("", "where the room is", _at_most_chars(ROOM_TEXT_MAX))
+    contact: str = _spec("", "the responsible technician's name and phone", _at_most_chars(ROOM_TEXT_MAX))
 
 
 @dataclass(frozen=True)
 class CentralConfig:
     url: str | None = _spec(None, check=_check_url)
-    token_file: Path = _spec(Path("/etc/bridge-agent/token"))
+    token_file: Path = _spec(DEFAULT_TOKEN_PATH)
     ca_file: Path | None = _spec(None)
     client_cert: Path | None = _spec(None)
     client_key: Path | None = _spec(None)
-    interval_s: float = _spec(60.0, check=_at_least(1, " seconds"))
+    interval_s: float = _spec(60.0, check=_between(1, INTERVAL_MAX_S, " seconds"))
+    # The first cycle after start waits a random [0, min(interval_s, splay_s)) so rooms powered
+    # on together do not all report in the same second; later cycles keep the beat.
+    splay_s: float = _spec(30.0, check=_between(0, INTERVAL_MAX_S, " seconds"))
     timeout_s: float = _spec(10.0, check=_greater_than(0, " seconds"))
 
 

@@ -74,6 +74,8 @@ id = "{ROOM}"
 url = "{collector_url}"
 token_file = "token"
 interval_s = {interval_s}
+# The first cycle at once: the start-up phase would only delay the measurement.
+splay_s = 0
 [mcu]
 host = "::1"
 tcp_ports = [{port}]

@@ -32,7 +32,7 @@ _RANK = {role: rank for rank, role in enumerate(ROLES)}
 NAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # scrypt hashes anything, but a megabyte "password" is an attack, not a password
-TOKEN_PREFIX = "brc_"  # tells a read token from a room token at a glance (and to secret scanners)
+TOKEN_PREFIX = "brc_"  # tells an API token from a room token at a glance (and to secret scanners)
 
 # N=2^14, r=8: 16 MiB and ~50 ms per hash, OWASP's minimum for scrypt.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

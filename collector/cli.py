@@ -27,6 +27,7 @@ from collector.logs import setup_logging
 
 DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
 ROOM_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MIN_SECRET_CHARS = 16  # the webhook secret: too short to guess is the point
 log = logging.getLogger("collector")
 
 
@@ -55,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", metavar="FILE", help="PEM private key")
     serve.add_argument("--stamp-port", type=int, default=862, help="STAMP reflector UDP port, 0 disables [862]")
     serve.add_argument("--lang", choices=("vi", "en"), default="vi", help="dashboard language [vi]")
-    serve.add_argument("--webhook", metavar="URL", help="POST each status transition here as JSON")
+    serve.add_argument("--webhook", metavar="URL", help="POST each status transition here as JSON, signed")
+    serve.add_argument("--webhook-secret-file", metavar="FILE",
+                       help="file holding the key of the webhook's X-Bridge-Signature (HMAC-SHA256, "
+                            "at least 16 characters); required with --webhook")
     serve.add_argument("--retention-days", type=float, default=30, help="history kept per room [30]")
     serve.add_argument("--offline-factor", type=float, default=3,
                        help="offline after this many declared intervals without a heartbeat [3]")
@@ -96,6 +100,35 @@ def _listen(value: str) -> tuple[str, int]:
         raise UsageError(f"--listen {err}") from None
 
 
+def _secret_file(option: str, path: str, what: str) -> str:
+    """The secret in ``path`` (surrounding whitespace dropped); a usage error names ``option``."""
+    try:
+        secret = Path(path).read_text().strip()
+    except OSError as err:
+        raise UsageError(f"{option} {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{option} {path}: not a text file") from None
+    if len(secret) < MIN_SECRET_CHARS:
+        raise UsageError(f"{option} {path}: the {what} must be at least {MIN_SECRET_CHARS} characters")
+    return secret
+
+
+def _webhook_secret(url: str | None, secret_file: str | None) -> str | None:
+    """Check ``--webhook`` and ``--webhook-secret-file`` (both or neither); the secret."""
+    if url is None:
+        if secret_file:
+            raise UsageError("--webhook-secret-file is only used with --webhook URL")
+        return None
+    import httpx
+
+    # httpx accepts "http://[::1" or a space in the host, and fails only when sending.
+    if not re.match(r"^https?://[^/\s]+", url) or not httpx.URL(url).host:
+        raise UsageError("--webhook must be an http:// or https:// URL with a host")
+    if not secret_file:
+        raise UsageError("--webhook needs --webhook-secret-file FILE: the key receivers check X-Bridge-Signature with")
+    return _secret_file("--webhook-secret-file", secret_file, "secret")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -115,12 +148,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.sweep_interval > 5:
         raise UsageError("--sweep-interval must be at most 5 seconds")
-    if args.webhook and not re.match(r"^https?://[^/\s]+", args.webhook):
-        raise UsageError("--webhook must be an http:// or https:// URL")
+    webhook_secret = _webhook_secret(args.webhook, args.webhook_secret_file)
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
     config = ServeConfig(
-        db=Path(args.db), lang=args.lang, webhook=args.webhook, retention_days=args.retention_days,
+        db=Path(args.db), lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
+        retention_days=args.retention_days,
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
     )
     from collector.store import Store
@@ -168,7 +201,8 @@ def _print_rooms(rows: list[dict], *, as_json: bool) -> None:
 
     items = [{"room_id": r["room_id"], "name": r["name"], "unit": r["unit"], "enrolled": iso(r["created_at"]),
               "revoked": iso(r["revoked_at"]), "last_seen": iso(r["last_seen"]), "last_seq": r["last_seq"],
-              "status": r["status"]} for r in rows]
+              "status": r["status"], "agent_instance": r["agent_instance"],
+              "stream_started": iso(r["stream_started_at"])} for r in rows]
     if as_json:
         json.dump({"rooms": items}, sys.stdout, ensure_ascii=False, indent=2)
         print()

@@ -115,8 +115,10 @@ CREATE TABLE IF NOT EXISTS heartbeats (
 CREATE INDEX IF NOT EXISTS heartbeats_received ON heartbeats (received_at);
 -- the report reads only heartbeats with failed checks: a small index, not a scan of 30 days
 CREATE INDEX IF NOT EXISTS heartbeats_failed ON heartbeats (received_at, room_id, failing) WHERE failing != '';
+-- AUTOINCREMENT: an id is never handed out again after the newest events were purged,
+-- so a reader's cursor (the webhook's) can never skip a new event that got an old id.
 CREATE TABLE IF NOT EXISTS events (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     room_id    TEXT NOT NULL,
     at         REAL NOT NULL,
     from_state TEXT,
@@ -138,21 +140,34 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- How far each reader of the events table got: the webhook outbox keeps the id of the
+-- last event it handled (delivered or refused for good), so a restart resumes there.
+CREATE TABLE IF NOT EXISTS event_cursors (
+    name     TEXT PRIMARY KEY,
+    event_id INTEGER NOT NULL
+);
 """ + _ACCOUNTS_SCHEMA
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
-    # 1 -> 2: heartbeat streams (agent_instance), the collector's gaps, meta.
+    # 1 -> 2: heartbeat streams (agent_instance), events ids never reused, the collector's
+    # gaps, meta, the webhook's cursor.
     """
     ALTER TABLE rooms ADD COLUMN agent_instance TEXT;
     ALTER TABLE rooms ADD COLUMN stream_started_at REAL;
     ALTER TABLE heartbeats RENAME TO heartbeats_v1;
     DROP INDEX IF EXISTS heartbeats_received;
     DROP INDEX IF EXISTS heartbeats_failed;
+    ALTER TABLE events RENAME TO events_v1;
+    DROP INDEX IF EXISTS events_room;
+    DROP INDEX IF EXISTS events_at;
     """ + _SCHEMA + """
     INSERT INTO heartbeats (room_id, agent_instance, seq, sent_at, received_at, status, failing)
         SELECT room_id, '', seq, sent_at, received_at, status, failing FROM heartbeats_v1;
     DROP TABLE heartbeats_v1;
+    INSERT INTO events (id, room_id, at, from_state, to_state, detail)
+        SELECT id, room_id, at, from_state, to_state, detail FROM events_v1;
+    DROP TABLE events_v1;
     INSERT INTO streams (room_id, agent_instance, started_at, first_seq, last_seq, last_seen)
         SELECT room_id, '', coalesce(first_seen, last_seen), 1, last_seq, last_seen
         FROM rooms WHERE last_seq IS NOT NULL AND last_seen IS NOT NULL;
@@ -488,20 +503,29 @@ class Store:
         ).fetchall()
         return [dict(r) for r in rows]
 
-    def purge(self, before: float, chunk: int = 2000) -> int:
+    def purge(self, before: float, chunk: int = 2000, *, keep_from_cursor: str | None = None) -> int:
         """Delete up to ``chunk`` heartbeats and events older than ``before``; how many went.
 
         Called repeatedly by the sweeper, so ingest runs between the small transactions.
+        With ``keep_from_cursor`` the events that cursor has not passed yet are kept, and so
+        is the cursor's own event (see ``open_cursor``); no cursor row yet: no event goes.
         """
         with self._transaction() as conn:
             n = conn.execute(
-                "DELETE FROM heartbeats WHERE (room_id, seq) IN"
-                " (SELECT room_id, seq FROM heartbeats WHERE received_at < ? LIMIT ?)",
+                "DELETE FROM heartbeats WHERE (room_id, agent_instance, seq) IN"
+                " (SELECT room_id, agent_instance, seq FROM heartbeats WHERE received_at < ? LIMIT ?)",
                 (before, chunk),
             ).rowcount
-            n += conn.execute(
-                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
-            ).rowcount
+            if keep_from_cursor is None:
+                n += conn.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
+                ).rowcount
+            else:
+                n += conn.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? AND id <"
+                    " coalesce((SELECT event_id FROM event_cursors WHERE name = ?), 0) LIMIT ?)",
+                    (before, keep_from_cursor, chunk),
+                ).rowcount
             n += conn.execute("DELETE FROM gaps WHERE end < ?", (before,)).rowcount
         return n
 
@@ -572,6 +596,45 @@ class Store:
         for room_id, failing in rows:
             for name in failing.split():
                 yield room_id, name
+
+    # ---- event cursors (the webhook outbox) ----
+
+    def open_cursor(self, name: str) -> int:
+        """The cursor's event id; a new cursor starts at the newest event (history is not replayed).
+
+        A cursor above the newest event (its events were purged while nobody read them) comes
+        down to the newest: SQLite gives a new row the highest id left plus one, so ids above
+        that are handed out again and would be skipped. ``purge(keep_from_cursor=)`` keeps
+        the cursor's own event for the same reason.
+        """
+        with self._transaction() as conn:
+            newest = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            conn.execute(
+                "INSERT INTO event_cursors (name, event_id) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET event_id = min(event_id, excluded.event_id)",
+                (name, newest),
+            )
+            return conn.execute("SELECT event_id FROM event_cursors WHERE name = ?", (name,)).fetchone()[0]
+
+    def advance_cursor(self, name: str, event_id: int) -> None:
+        """Move the cursor forward to ``event_id``; never back (another process may be ahead)."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE event_cursors SET event_id = max(event_id, ?) WHERE name = ?", (event_id, name))
+
+    def cursor(self, name: str) -> int | None:
+        row = self._conn().execute("SELECT event_id FROM event_cursors WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def events_after(self, event_id: int, limit: int) -> list[Event]:
+        """Events with an id above ``event_id``, oldest (lowest id) first."""
+        rows = self._conn().execute(
+            "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit)
+        ).fetchall()
+        return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
+
+    def count_events_after(self, event_id: int) -> int:
+        """How many events have an id above ``event_id`` (a range of the primary key: cheap)."""
+        return self._conn().execute("SELECT count(*) FROM events WHERE id > ?", (event_id,)).fetchone()[0]
 
     # ---- accounts, API tokens, sessions (collector.accounts hashes; this only stores) ----
 
@@ -699,7 +762,6 @@ class Store:
             " AND (? IS NULL OR events.room_id = ?) AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
             (wanted, room_id, room_id, since, limit)).fetchall()
         return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
-
 
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import httpx
 
@@ -165,3 +165,26 @@ def running_collector(
     finally:
         if collector.process is not None:
             collector.stop()
+
+
+def write_events(db: Path, room_id: str, seqs: Iterable[int], at: float) -> list[int]:
+    """Heartbeats ok, fail, ok, ... (seq odd: ok) received at ``at`` + seq, written straight to the
+    database as another collector process would (the room must be enrolled): one event each; their ids."""
+    import json
+
+    from collector.ingest import to_heartbeat
+    from collector.sample import heartbeat
+    from collector.store import Store
+
+    store = Store(db)
+    ids: list[int] = []
+    try:
+        for seq in seqs:
+            status = "ok" if seq % 2 else "fail"
+            doc = heartbeat(room_id, seq, status=status, failing="net.link" if status == "fail" else None)
+            hb = to_heartbeat(doc, json.dumps(doc).encode(), at + seq)
+            _, events = store.write_heartbeats([hb])  # type: ignore[list-item]
+            ids += [e.id for e in events if e.id is not None]
+    finally:
+        store.close()
+    return ids

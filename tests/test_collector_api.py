@@ -83,10 +83,16 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+def webhook_args(tmp_path: Path, url: str) -> tuple[str, ...]:
+    secret = tmp_path / "webhook-secret"
+    secret.write_text("webhook-secret-0123456789\n")
+    return ("--webhook", url, "--webhook-secret-file", str(secret))
+
+
 def test_offline_transition_events_webhook_and_recovery(tmp_path: Path, receiver: Receiver) -> None:
     webhook = f"http://[::1]:{receiver.server_address[1]}/hook"
     with running_collector(tmp_path, rooms=("fast", "steady"),
-                           extra_args=("--sweep-interval", "0.3", "--webhook", webhook)) as c:
+                           extra_args=("--sweep-interval", "0.3", *webhook_args(tmp_path, webhook))) as c:
         send(c, "fast", heartbeat("fast", 1, interval_s=1))
         send(c, "steady", heartbeat("steady", 1, interval_s=3600, status="fail", failing="probe.loss"))
         assert rooms_by_id(c)["fast"]["status"] == "ok"
@@ -113,7 +119,7 @@ def test_offline_transition_events_webhook_and_recovery(tmp_path: Path, receiver
 
 
 def test_ingest_is_not_blocked_by_a_dead_webhook(tmp_path: Path) -> None:
-    with running_collector(tmp_path, extra_args=("--webhook", "http://[::1]:9/nothing-listens")) as c:
+    with running_collector(tmp_path, extra_args=webhook_args(tmp_path, "http://[::1]:9/nothing-listens")) as c:
         started = time.monotonic()
         for seq in range(1, 21):
             send(c, "room-1", heartbeat("room-1", seq, status="fail" if seq % 2 else "ok", failing="net.link"))

@@ -262,3 +262,44 @@ def test_a_stalled_collector_gives_the_rooms_their_chance_again(tmp_path: Path, 
         assert gap["reason"] == "stall" and gap["seconds"] >= stall_s - 1
         post(c, "room-1", beat("room-1", 2, "d" * 32, interval_s=2))
         assert events(c, "room-1") == [(None, "ok")]
+
+
+def test_reinstalled_room_is_followed_within_two_intervals(tmp_path: Path) -> None:
+    """The real agent: its state directory wiped (purge + install), then revoked and re-added."""
+    from tests.daemon_helpers import Agent, wait_for, write_config
+
+    interval = 2.0
+    with running_collector(tmp_path) as c:
+        config = write_config(tmp_path, c.heartbeat_url, token=c.tokens["room-1"], interval_s=interval)
+        agent = Agent(config)
+        try:
+            wait_for(lambda: (room(c, "room-1")["last_seq"] or 0) >= 5, 60, interval=0.2, what="5 heartbeats")
+            first = room(c, "room-1")
+            assert first["status"] != "fail" and len(first["agent_instance"]) == 32
+            assert agent.terminate() == 0
+            # Reinstall: a new state directory; the new installation's room needs a camera it lacks.
+            import shutil
+
+            shutil.rmtree(tmp_path / "state")
+            config.write_text(config.read_text().replace("min_cameras = 0", "min_cameras = 1"))
+            agent = Agent(config)
+            wiped_at = time.monotonic()
+            wait_for(lambda: room(c, "room-1")["status"] == "fail", 2 * interval + 5, interval=0.2,
+                     what="the new stream's status")
+            assert time.monotonic() - wiped_at <= 2 * interval + 5  # start-up of the agent included
+            now = room(c, "room-1")
+            assert now["agent_instance"] != first["agent_instance"] and now["last_seq"] <= 3
+            assert [s["agent_instance"] for s in now["streams"]] == [now["agent_instance"], first["agent_instance"]]
+            seqs = [h["seq"] for h in history(c, "room-1")["heartbeats"]]
+            assert seqs == list(range(1, len(seqs) + 1))
+            # Revoke and re-add: the new token in the file, the room is followed again.
+            assert run_collector("--db", str(c.db), "room", "revoke", "room-1").returncode == 0
+            added = run_collector("--db", str(c.db), "room", "add", "room-1")
+            config.write_text(config.read_text().replace("min_cameras = 1", "min_cameras = 0"))
+            (tmp_path / "token").write_text(added.stdout.strip() + "\n")
+            wait_for(lambda: room(c, "room-1")["status"] != "fail", 2 * interval + 10, interval=0.2,
+                     what="the re-enrolled room's status")
+            assert room(c, "room-1")["agent_instance"] == now["agent_instance"]
+        finally:
+            if agent.process.poll() is None:
+                agent.kill()

@@ -54,7 +54,8 @@ def test_outage_of_50_heartbeats_every_seq_once_in_order(tmp_path: Path) -> None
 
 def test_kill_9_at_random_moments_100_times(tmp_path: Path) -> None:
     rng = random.Random(20261125)
-    config = write_config(tmp_path, "http://[::1]:1/api/v1/heartbeat", interval_s=1)
+    # splay_s = 0: each short-lived agent spools at once, as the kill moments below are calibrated for.
+    config = write_config(tmp_path, "http://[::1]:1/api/v1/heartbeat", interval_s=1, extra="splay_s = 0")
     spool = tmp_path / "state/spool"
     with running_collector(tmp_path, rooms=(ROOM,)) as collector:
         config.write_text(config.read_text().replace("http://[::1]:1/api/v1/heartbeat", collector.heartbeat_url))
@@ -111,7 +112,9 @@ def test_camera_unplugged_gives_a_fail_heartbeat_at_the_collector_within_1s(tmp_
     try:
         with running_collector(tmp_path, rooms=(ROOM,)) as collector:
             # A long interval: what arrives after the unplug is the hot-plug heartbeat, not a periodic one.
+            # splay_s = 0: the first heartbeat at once, not within 30 s.
             config = write_config(tmp_path, collector.heartbeat_url, token=collector.tokens[ROOM], interval_s=300,
+                                  extra="splay_s = 0",
                                   policy="min_cameras = 1\nmin_microphones = 1\nrequire_ipv6 = false")
             agent = Agent(config, env=bed.env())
             try:

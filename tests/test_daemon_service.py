@@ -100,7 +100,8 @@ def test_sigterm_during_a_hanging_request_exits_0_within_5s(tmp_path: Path) -> N
 
 def test_reload_valid_and_invalid_edits(tmp_path: Path) -> None:
     sink = start_sink()
-    config = write_config(tmp_path, sink.url, interval_s=30)
+    # splay_s = 0: the first heartbeat at once, not within 30 s (the phase is tested on its own).
+    config = write_config(tmp_path, sink.url, interval_s=30, extra="splay_s = 0")
     agent = Agent(config)
     try:
         wait_for(lambda: sink.requests, 20, what="first heartbeat")

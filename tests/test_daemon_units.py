@@ -11,10 +11,12 @@ import jsonschema
 import pytest
 
 from agent.checks import select
+from agent.commands.status import print_human
 from agent.checks.base import Check
 from agent.config import parse_config
 from agent.daemon import heartbeat, logfmt
-from agent.daemon.schedule import IN_USE, BandwidthTimer, plan_cycle
+from agent.daemon.seqstore import new_instance
+from agent.daemon.schedule import IN_USE, BandwidthTimer, first_cycle_delay, plan_cycle
 from agent.daemon.state import status_line
 from agent.paths import Paths
 from agent.result import CheckResult, Status
@@ -49,6 +51,16 @@ def test_heartbeat_with_every_registered_check_matches_schema() -> None:
                           heartbeat.SpoolFigures(0, 0))
     _validate(doc)
     assert doc["status"] == "fail"
+
+
+def test_heartbeat_carries_the_agent_instance() -> None:
+    instance = new_instance()
+    doc = heartbeat.build(CONFIG, 1, [], None, {}, {"hostname": "h"}, heartbeat.SpoolFigures(0, 0),
+                          agent_instance=instance)
+    _validate(doc)
+    assert doc["agent_instance"] == instance
+    with pytest.raises(jsonschema.ValidationError):
+        _validate({**doc, "agent_instance": instance.upper()})
 
 
 def test_os_name_parsing() -> None:
@@ -90,6 +102,22 @@ def test_plan_in_use_defers_stamp_and_bandwidth() -> None:
     assert not plan.bandwidth_ran  # stays due, runs after the meeting
     plan = plan_cycle(CHECKS, in_use=True, bandwidth_due=False)
     assert plan.skip == {"probe.rtt": IN_USE}
+
+
+def test_first_cycle_phase_is_spread_over_min_interval_and_splay() -> None:
+    rng = random.Random(7)
+    long = [first_cycle_delay(300, 30, rng) for _ in range(2000)]
+    assert all(0 <= d < 30 for d in long)
+    assert min(long) < 1 and max(long) > 29  # the whole window, not a lump
+    assert sum(d < 1 for d in long) < 2000 / 30 * 2  # not two in three rooms in the first second
+    short = [first_cycle_delay(2, 30, rng) for _ in range(500)]
+    assert all(0 <= d < 2 for d in short) and max(short) > 1.8
+    assert first_cycle_delay(60, 0, rng) == 0.0  # splay_s = 0: at once
+
+
+def test_two_agents_with_their_own_rng_do_not_share_a_phase() -> None:
+    a, b = random.Random(), random.Random()  # seeded from the OS, as each service's is
+    assert first_cycle_delay(60, 30, a) != first_cycle_delay(60, 30, b)
 
 
 def test_bandwidth_timer_splay() -> None:
@@ -135,5 +163,27 @@ def test_status_line() -> None:
     line = status_line(status="fail", failing=["devices.cameras"], seq=12, depth=3, delivered_at=0.0,
                        error="ConnectError: refused", failures=4)
     assert line == ("fail (devices.cameras); seq 12; spool 3; last delivery 1970-01-01T00:00:00Z;"
-                    " collector unreachable (4 tries): ConnectError: refused")
+                    " not delivered (4 tries): ConnectError: refused")
     assert "\n" not in line
+
+
+def _status_doc(**last_error: object) -> dict:
+    return {"state": "running", "room_id": "hn-1", "status": "ok", "updated_at": "t", "seq": 9,
+            "agent_instance": "0123456789abcdef0123456789abcdef",
+            "spool": {"depth": 0, "dropped": 0, "rejected": 2, "rejected_dir": "/var/lib/bridge-agent/spool/rejected"},
+            "last_delivery": {"seq": 9, "at": "t"},
+            "last_error": {"message": "HTTP 401: unknown or revoked token", "at": "t", "failures": 0,
+                           "problem": "the collector refuses this room's token", "kind": "token_refused",
+                           **last_error}}
+
+
+def test_status_says_what_is_wrong_and_what_was(capsys: pytest.CaptureFixture[str]) -> None:
+    print_human(_status_doc(failures=3))
+    failing = capsys.readouterr().out
+    assert "problem:         the collector refuses this room's token" in failing
+    assert "agent instance:  0123456789abcdef0123456789abcdef" in failing
+    assert "2 rejected (kept in /var/lib/bridge-agent/spool/rejected)" in failing
+    print_human(_status_doc())  # delivered since: the advice is history
+    assert "was:             the collector refuses" in capsys.readouterr().out
+    print_human(_status_doc(kind="rejected", problem="the collector can never accept this heartbeat"))
+    assert "problem:         the collector can never accept" in capsys.readouterr().out

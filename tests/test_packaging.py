@@ -37,6 +37,7 @@ from tests.conftest import REPO, require_root
 from tests.daemon_helpers import NotifySocket, wait_for
 from tests.debian_tree import (SUITE, SYSTEM_PATH, Booted, Chroot, as_nobody, base_tarball, launcher, ok, run,
                                sandboxed, seccomp_available, system_env)
+from agent import __version__ as AGENT_VERSION
 from tests.netns import netns_available
 
 BUILD = REPO / "build"
@@ -44,7 +45,7 @@ TOOLS = ("dpkg-buildpackage", "lintian", "mmdebstrap", "systemd-analyze", "unsha
 AGENT_UNIT = "bridge-agent.service"
 UNITS = (AGENT_UNIT, "bridge-collector.service", "bridge-collector-probe.service")
 MAX_AGENT_EXPOSURE = 2.5
-UPGRADE_VERSION = "0.1.0+test1"
+UPGRADE_VERSION = f"{AGENT_VERSION}+test1"  # the next release, as the upgrade test builds it
 
 pytestmark = pytest.mark.root
 
@@ -402,7 +403,7 @@ def _stat(tree: Chroot, path: str) -> str:
 
 
 def test_installed_commands_run(chroot: Chroot) -> None:
-    assert chroot.run("bridge-agent", "--version").stdout.strip() == "bridge-agent 0.1.0"
+    assert chroot.run("bridge-agent", "--version").stdout.strip() == f"bridge-agent {AGENT_VERSION}"
     # The shipped sample is not enrolled: the service-readiness check says what is missing.
     unconfigured = chroot.run("bridge-agent", "config", "check", check=False)
     assert unconfigured.returncode == 78, unconfigured

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from agent.daemon.seqstore import SeqStore
+from agent.daemon.seqstore import SeqStore, parse_instance
 from agent.daemon.spool import Spool, file_name
 from agent.errors import DeliveryError
 
@@ -118,3 +120,55 @@ def test_corrupt_seq_file_is_refused(tmp_path: Path) -> None:
     path.write_text("12abc")
     with pytest.raises(DeliveryError, match="corrupt"):
         SeqStore(path)
+
+
+def test_instance_id_is_made_with_the_counter_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "seq"
+    store = SeqStore(path)
+    instance = store.instance
+    assert re.fullmatch(r"[0-9a-f]{32}", instance)
+    # On disk before any heartbeat carries it (no commit yet).
+    assert (tmp_path / "state" / "instance").read_text() == instance + "\n"
+    store.commit(1)
+    assert SeqStore(path).instance == instance
+
+
+def test_wiped_state_dir_gives_a_new_instance_and_seq_from_1(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "seq"
+    first = SeqStore(path)
+    for seq in (1, 2, 3):
+        first.commit(seq)
+    shutil.rmtree(tmp_path / "state")
+    again = SeqStore(path)
+    assert again.peek_next() == 1 and again.instance != first.instance
+
+
+def test_upgrade_from_a_seq_file_without_instance_gets_a_new_id(tmp_path: Path) -> None:
+    path = tmp_path / "seq"
+    path.write_text("41\n")  # as 0.1.0 left it
+    store = SeqStore(path)
+    assert store.peek_next() == 42
+    assert (tmp_path / "instance").read_text().strip() == store.instance
+
+
+@pytest.mark.parametrize("content", ["", "not hex\n", "ABCDEF" * 6, "0" * 31])
+def test_damaged_instance_file_is_replaced(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "seq"
+    path.write_text("5\n")
+    (tmp_path / "instance").write_text(content)
+    store = SeqStore(path)
+    assert store.instance != content.strip() and parse_instance(store.instance) == store.instance
+    assert store.peek_next() == 6
+
+
+def test_instance_without_counter_is_not_reused(tmp_path: Path) -> None:
+    # The counter starts again at 1: the old id with it would make the collector see replays.
+    path = tmp_path / "seq"
+    (tmp_path / "instance").write_text("0123456789abcdef0123456789abcdef\n")
+    assert SeqStore(path).instance != "0123456789abcdef0123456789abcdef"
+
+
+def test_parse_instance() -> None:
+    assert parse_instance("0123456789abcdef0123456789abcdef\n") == "0123456789abcdef0123456789abcdef"
+    assert parse_instance(None) is None
+    assert parse_instance("0123456789ABCDEF0123456789ABCDEF") is None

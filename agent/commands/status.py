@@ -46,17 +46,28 @@ def print_human(doc: dict[str, Any]) -> None:
         out.write(f"  needs:         {problem}\n")
     if doc.get("config_error"):
         out.write(f"config rejected: {doc['config_error']}\n")
+    if doc.get("token_error"):
+        out.write(f"token unusable:  {doc['token_error']} (still sending with the previous token)\n")
     if "seq" not in doc:
         return
     spool, delivered, error = doc["spool"], doc["last_delivery"], doc["last_error"]
     out.write(f"overall:         {doc.get('status') or 'no cycle yet'} (updated {doc.get('updated_at')})\n")
+    if doc.get("agent_instance"):
+        out.write(f"agent instance:  {doc['agent_instance']}\n")
     out.write(f"last seq:        {doc['seq']}\n")
+    rejected = f" (kept in {spool['rejected_dir']})" if spool.get("rejected") and spool.get("rejected_dir") else ""
     out.write(f"spool:           {spool['depth']} waiting, {spool['dropped']} dropped unreported,"
-              f" {spool['rejected']} rejected\n")
+              f" {spool['rejected']} rejected{rejected}\n")
     out.write(f"last delivery:   {delivered['at'] or 'never'}" + (f" (seq {delivered['seq']})" if delivered["seq"] else "") + "\n")
     if error.get("message"):
         out.write(f"last error:      {error['message']} at {error['at']}"
                   + (f", {error['failures']} failed tries in a row" if error.get("failures") else "") + "\n")
+        if error.get("problem"):
+            # A link problem fixed since (a delivery reset the failures) is history, not advice;
+            # a heartbeat set aside stays a problem.
+            standing = error.get("failures") or error.get("kind") == "rejected"
+            label = "problem:" if standing else "was:"
+            out.write(f"{label:<17}{error['problem']}\n")
     results = [CheckResult(c["name"], Status(c["status"]), c["summary"]) for c in doc.get("checks", [])]
     width = max((len(r.name) for r in results), default=0)
     colour = use_colour(out)

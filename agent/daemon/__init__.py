@@ -5,7 +5,7 @@ Modules, each small and testable alone:
 - ``sdnotify``   the systemd notification datagram (READY, WATCHDOG, STATUS)
 - ``logfmt``     one key=value line per event on stderr, never a secret
 - ``fsutil``     durable writes: temp file, fsync, rename, fsync the directory
-- ``seqstore``   the heartbeat sequence number that only ever increases
+- ``seqstore``   the heartbeat stream: instance id and a sequence number that only increases
 - ``spool``      durable, bounded, ordered queue of heartbeats on disk
 - ``backoff``    exponential backoff with jitter for retries
 - ``delivery``   the HTTPS client that posts one heartbeat and classifies the answer

@@ -51,12 +51,16 @@ def build(
     host: dict[str, Any],
     spool: SpoolFigures,
     now: float | None = None,
+    agent_instance: str | None = None,
 ) -> dict[str, Any]:
+    """``agent_instance`` and ``seq`` together name the heartbeat (see ``seqstore``)."""
     room = {k: v for k, v in config.room_json().items() if k != "id"}
+    stream = {"agent_instance": agent_instance} if agent_instance is not None else {}
     return {
         "schema_version": SCHEMA_VERSION,
         "room_id": config.room.id,
         "room": room,
+        **stream,
         "seq": seq,
         "sent_at": sent_at(now),
         "interval_s": config.central.interval_s,

@@ -4,6 +4,9 @@
 - bandwidth every ``probe.every_s`` spread randomly by ±20%, the first one
   within a random delay so rooms restarted together (a city-wide power cut)
   do not all test at once;
+- the first full cycle after start waits a random phase in
+  [0, min(interval, ``central.splay_s``)), so rooms that booted together do
+  not send in the same second; later cycles keep the beat from there;
 - while any camera or microphone is in use, the STAMP and bandwidth tests
   are not run: they are reported ``skip`` "deferred: room in use" and a due
   bandwidth test stays due.
@@ -20,6 +23,11 @@ STAMP_CHECKS = frozenset({"probe.rtt", "probe.jitter", "probe.loss"})
 IN_USE = "deferred: room in use"
 SPLAY = 0.2
 FIRST_BANDWIDTH_MAX_S = 600.0
+
+
+def first_cycle_delay(interval_s: float, splay_s: float, rng: random.Random) -> float:
+    """Pure: the random phase of the first full cycle, in [0, min(interval_s, splay_s))."""
+    return rng.random() * max(0.0, min(interval_s, splay_s))
 
 
 @dataclass

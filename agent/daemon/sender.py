@@ -1,9 +1,11 @@
 """The sender thread: drains the spool oldest first, one heartbeat at a time.
 
-A heartbeat leaves the spool only after a 2xx. A retryable failure (network,
-5xx, 408, 429) stops the drain and waits with backoff before retrying the
-same heartbeat, so order is kept; new heartbeats do not shorten that wait.
-A refusal for good (other 4xx) moves the heartbeat to ``rejected/``.
+A heartbeat leaves the spool only after a 2xx. Any failure that is about the
+link rather than the heartbeat (network, TLS, 5xx, a refused token, a wrong
+URL: see ``delivery``) stops the drain and waits with backoff before retrying
+the same heartbeat, so order is kept; new heartbeats do not shorten that
+wait, a new configuration or token does (``set_delivery``). Only a heartbeat
+the collector can never accept (400, 413, 415, 422) moves to ``rejected/``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ class DeliveryState:
 
     last_delivered_seq: int | None = None
     last_delivered_at: float | None = None  # wall clock
-    last_error: str | None = None
+    last_error: str | None = None  # technical: "HTTP 401: unknown or revoked token"
+    last_problem: str | None = None  # in words, with what to do
+    last_kind: str | None = None  # machine-readable: token_refused, not_found, network, ...
+    last_status_code: int | None = None
     last_error_at: float | None = None
     failures: int = 0
     rejected: int = 0
@@ -105,16 +110,18 @@ class Sender(threading.Thread):
             logfmt.event(log, "heartbeat.delivered", seq=seq, spool_depth=self.spool.depth)
             return None
         state.last_error, state.last_error_at = answer.detail, time.time()
+        state.last_problem, state.last_kind, state.last_status_code = answer.problem, answer.kind, answer.status_code
         if answer.outcome is Outcome.REJECTED:
             self.spool.reject(seq, answer.detail)
             state.rejected += 1
             logfmt.event(log, "heartbeat.rejected", logging.ERROR, seq=seq, reason=answer.detail,
-                         kept_in=str(self.spool.rejected_dir))
+                         kept_in=str(self.spool.rejected_dir), problem=answer.problem)
             return None
         state.failures += 1
         delay = self.backoff.next_delay()
         if answer.retry_after_s is not None:
             delay = min(self.backoff.cap, max(delay, answer.retry_after_s))
-        logfmt.event(log, "heartbeat.retry", logging.WARNING, seq=seq, error=answer.detail,
-                     attempt=state.failures, retry_in_s=round(delay, 1), spool_depth=self.spool.depth)
+        logfmt.event(log, "heartbeat.retry", logging.WARNING, seq=seq, kind=answer.kind, error=answer.detail,
+                     attempt=state.failures, retry_in_s=round(delay, 1), spool_depth=self.spool.depth,
+                     problem=answer.problem)
         return delay

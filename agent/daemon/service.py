@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import threading
 import time
@@ -21,17 +22,17 @@ from typing import Any, Iterable, Iterator
 from agent import __version__
 from agent.checks import select
 from agent.checks.base import Check, CheckContext, run_checks, skipped
-from agent.config import AgentConfig, enrolment_problems
+from agent.config import AgentConfig, enrolment_problems, read_token
 from agent.daemon import heartbeat, logfmt
 from agent.daemon.delivery import Delivery
-from agent.daemon.reload import ConfigWatcher, decide, describe
-from agent.daemon.schedule import BandwidthTimer, plan_cycle
+from agent.daemon.reload import FileWatcher, decide, describe
+from agent.daemon.schedule import BandwidthTimer, first_cycle_delay, plan_cycle
 from agent.daemon.sdnotify import Notifier
 from agent.daemon.sender import Sender
 from agent.daemon.seqstore import SeqStore
 from agent.daemon.spool import Spool
 from agent.daemon.state import iso, status_line, write_state
-from agent.errors import DeliveryError
+from agent.errors import ConfigError, DeliveryError
 from agent.devices import DeviceWatcher, scan
 from agent.net.figures import network_figures
 from agent.paths import Paths
@@ -61,11 +62,14 @@ class Service:
         self.paths = paths or Paths()
         self.notifier = notifier or Notifier.from_env()
         self.config_error: str | None = None
+        self.token_error: str | None = None  # the token file became unusable; the previous token stays
+        self._watched_token: Path | None = None
         self.write_lock = threading.Lock()
         self.exit_code = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload = threading.Event()
+        self._token_changed = threading.Event()
         self._devices_changed = threading.Event()
         self._state_lock = threading.Lock()
         self._last_ping = 0.0
@@ -75,7 +79,7 @@ class Service:
         self.seq: SeqStore | None = None
         self.sender: Sender | None = None
         self._device_watcher: Any = None
-        self._config_watcher: ConfigWatcher | None = None
+        self._file_watcher: FileWatcher | None = None
         self.results: list[CheckResult] = []
         self.network: dict[str, Any] = {}
         self.devices_json: dict[str, Any] | None = None
@@ -88,6 +92,7 @@ class Service:
         self.host = heartbeat.HostFacts(self.paths)
         self.bandwidth = BandwidthTimer(config.probe.every_s)
         self.next_cycle = 0.0
+        self._rng = random.Random()  # seeded from the OS: every room its own phase
 
     # -- main thread ---------------------------------------------------------
 
@@ -98,8 +103,12 @@ class Service:
         signal.signal(signal.SIGHUP, self._on_hup)
         logfmt.event(log, "agent.started", version=__version__, config=str(self.config_path),
                      room=self.config.room.id, interval_s=self.config.central.interval_s)
-        self._config_watcher = ConfigWatcher(self.config_path, self.request_reload)
-        self._config_watcher.start()
+        self._file_watcher = FileWatcher()
+        self._file_watcher.start()
+        problem = self._file_watcher.watch(self.config_path, self.request_reload)
+        if problem:
+            logfmt.event(log, "config.watch_failed", logging.WARNING, error=problem, reload_with="SIGHUP")
+        self._watch_token()
         worker = threading.Thread(target=self._work, name="worker", daemon=True)
         worker.start()
         while not self._stop.is_set():
@@ -122,11 +131,28 @@ class Service:
         self._reload.set()
         self._wake.set()
 
+    def request_token_reload(self) -> None:
+        self._token_changed.set()
+        self._wake.set()
+
+    def _watch_token(self) -> None:
+        """Watch ``central.token_file`` (again, when a reload moved it)."""
+        path = self.config.central.token_file
+        if self._file_watcher is None or path == self._watched_token:
+            return
+        if self._watched_token is not None and self._watched_token != self.config_path:
+            self._file_watcher.unwatch(self._watched_token)
+        self._watched_token = path
+        problem = self._file_watcher.watch(path, self.request_token_reload)
+        if problem:
+            logfmt.event(log, "token.watch_failed", logging.WARNING, file=str(path), error=problem,
+                         reload_with="SIGHUP")
+
     def _shutdown(self) -> int:
         started = time.monotonic()
         if self.sender:
             self.sender.stop()
-        for watcher in (self._device_watcher, self._config_watcher):
+        for watcher in (self._device_watcher, self._file_watcher):
             if watcher is not None:
                 # Bounded: a watcher stuck in its own thread must not hold up the exit.
                 stopper = threading.Thread(target=_stop_quietly, args=(watcher,), daemon=True)
@@ -173,10 +199,12 @@ class Service:
             self._wake.clear()
             self._ping()
             self._reload.clear()
+            self._token_changed.clear()  # read again below, with the rest of the enrolment
             decision = decide(self.config_path, running=False)
             if decision.config is not None:
                 self.config = decision.config
                 logfmt.set_level(self.config.agent.log_level)
+                self._watch_token()
                 problems = enrolment_problems(self.config)
             elif decision.error != self.config_error:
                 logfmt.event(log, "config.rejected", logging.ERROR, error=decision.error)
@@ -198,11 +226,18 @@ class Service:
         self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
         self._device_watcher.start()
         logfmt.event(log, "agent.working", room=self.config.room.id, url=logfmt.safe_url(self.config.central.url or ""),
-                     spool_depth=self.spool.depth, next_seq=self.seq.peek_next())
+                     spool_depth=self.spool.depth, agent_instance=self.seq.instance, next_seq=self.seq.peek_next())
 
-    def _delivery(self) -> Delivery | None:
+    def _delivery(self, token: str | None = None) -> Delivery | None:
         try:
-            return Delivery(self.config)
+            token = token if token is not None else read_token(self.config.central.token_file)
+        except ConfigError as err:  # emptied between the enrolment check and now: keep spooling
+            self.token_error = describe(err.problems)
+            logfmt.event(log, "token.unusable", logging.ERROR, error=self.token_error)
+            return None
+        self.token_error = None
+        try:
+            return Delivery(self.config, token)
         except Exception as err:  # a bad CA/client certificate: keep spooling, report it
             self.config_error = f"central TLS settings unusable: {type(err).__name__}: {err}"
             logfmt.event(log, "delivery.unusable", logging.ERROR, error=self.config_error)
@@ -212,12 +247,23 @@ class Service:
         self._devices_changed.set()
 
     def _loop(self) -> None:
-        self.next_cycle = time.monotonic()
+        central = self.config.central
+        phase = first_cycle_delay(central.interval_s, central.splay_s, self._rng)
+        logfmt.event(log, "agent.phase", first_cycle_in_s=round(phase, 2), interval_s=central.interval_s)
+        self.next_cycle = time.monotonic() + phase
+        if phase > 0 and not self._ready:
+            # Started as far as systemd is concerned: the phase must not eat the start timeout.
+            self._ready = True
+            self.notifier.ready(f"first check in {phase:.0f} s")
         while not self._stop.is_set():
             if self._reload.is_set():
                 time.sleep(RELOAD_SETTLE_S)
                 self._reload.clear()
                 self._apply_reload()
+            elif self._token_changed.is_set():  # after a reload too: that one may have been refused
+                time.sleep(RELOAD_SETTLE_S)
+                self._token_changed.clear()
+                self._apply_token()
             if time.monotonic() >= self.next_cycle:
                 self._full_cycle()
                 # Keep the beat: a slow cycle starts the next one at once, never two back to back.
@@ -265,8 +311,29 @@ class Service:
                 self.bandwidth.start(time.monotonic())
             if self.sender:
                 self.sender.set_delivery(self._delivery())
+            self._watch_token()
             logfmt.event(log, "config.reloaded", room=self.config.room.id, interval_s=self.config.central.interval_s)
         self.next_cycle = time.monotonic()  # report the outcome (the ``config`` check) right away
+
+    def _apply_token(self) -> None:
+        """The token file changed: send the backlog with the new token now, without a restart.
+
+        An unusable file (emptied, unreadable, half written) keeps the client with the previous
+        token; its next change is read again. No heartbeat is spooled for this: the token is not
+        in any heartbeat.
+        """
+        path = self.config.central.token_file
+        try:
+            token = read_token(path)
+        except ConfigError as err:
+            self.token_error = describe(err.problems)
+            logfmt.event(log, "token.unusable", logging.ERROR, error=self.token_error, keeping="previous token")
+            self._write_state()
+            return
+        if self.sender:
+            self.sender.set_delivery(self._delivery(token))
+        logfmt.event(log, "token.reloaded", file=str(path), spool_depth=self.spool.depth if self.spool else 0)
+        self._write_state()
 
     # -- cycles --------------------------------------------------------------
 
@@ -374,7 +441,8 @@ class Service:
             seq = self.seq.peek_next()
             dropped = self.spool.dropped
             doc = heartbeat.build(self.config, seq, results, devices, self.network, self.host.now(),
-                                  heartbeat.SpoolFigures(self.spool.depth, dropped))
+                                  heartbeat.SpoolFigures(self.spool.depth, dropped),
+                                  agent_instance=self.seq.instance)
             # Spool first, then the counter: a crash in between is healed at start (raise_to).
             # The sender cannot send (and delete) the new file before the counter is committed,
             # or a crash in between would hand the same number to a different heartbeat.
@@ -401,7 +469,9 @@ class Service:
             status=self.last_status.value if self.last_status else None,
             failing=[r.name for r in self.results if r.status is Status.FAIL],
             seq=self.seq.last, depth=self.spool.depth, delivered_at=delivery.last_delivered_at,
-            error=delivery.last_error, failures=delivery.failures)
+            error=delivery.last_problem or delivery.last_error, failures=delivery.failures)
+        if self.token_error:
+            text = f"token file unusable; {text}"
         return f"config rejected; {text}" if self.config_error else text
 
     def _notify(self, text: str) -> None:
@@ -420,6 +490,7 @@ class Service:
             "version": __version__,
             "config": str(self.config_path),
             "config_error": self.config_error,
+            "token_error": self.token_error,
             "room_id": self.config.room.id,
         }
         if problems:
@@ -428,13 +499,15 @@ class Service:
             delivery = self.sender.state
             doc.update({
                 "status_line": self._status_text(),
+                "agent_instance": self.seq.instance,
                 "seq": self.seq.last,
                 "status": self.last_status.value if self.last_status else None,
                 "spool": {"depth": self.spool.depth, "bytes": self.spool.size_bytes, "dropped": self.spool.dropped,
-                          "rejected": delivery.rejected},
+                          "rejected": self.spool.rejected, "rejected_dir": str(self.spool.rejected_dir)},
                 "last_delivery": {"seq": delivery.last_delivered_seq, "at": iso(delivery.last_delivered_at)},
-                "last_error": {"message": delivery.last_error, "at": iso(delivery.last_error_at),
-                               "failures": delivery.failures},
+                "last_error": {"message": delivery.last_error, "problem": delivery.last_problem,
+                               "kind": delivery.last_kind, "status_code": delivery.last_status_code,
+                               "at": iso(delivery.last_error_at), "failures": delivery.failures},
                 "checks": [r.to_json() for r in self.results],
             })
         try:

@@ -10,8 +10,9 @@ the oldest are dropped; the number dropped is kept in ``dropped`` (persisted)
 until a heartbeat reporting it is spooled, and a dropped heartbeat's own
 ``spool.dropped`` is carried over, so no drop goes unreported.
 
-Heartbeats the collector refuses for good (4xx other than 408/429) are moved
-to ``rejected/`` next to a ``.reason`` file, bounded too.
+Heartbeats the collector can never accept (400, 413, 415, 422: the body is
+wrong) are moved to ``rejected/`` next to a ``.reason`` file, bounded too;
+a refused token or a wrong URL never moves a heartbeat there (see ``delivery``).
 """
 
 from __future__ import annotations
@@ -81,9 +82,12 @@ class Spool:
         for seq, size in sorted(found):
             self._index[seq] = size
             self._bytes += size
+        self._rejected = 0
         for entry in os.scandir(self.rejected_dir):
             if is_temp(entry.name):
                 os.unlink(entry.path)
+            elif parse_name(entry.name) is not None:
+                self._rejected += 1
 
     def _read_dropped(self) -> int:
         try:
@@ -111,6 +115,11 @@ class Spool:
     def dropped(self) -> int:
         """Heartbeats dropped and not yet reported in a spooled heartbeat."""
         return self._dropped
+
+    @property
+    def rejected(self) -> int:
+        """Heartbeats kept in ``rejected/`` (on disk, so across restarts)."""
+        return self._rejected
 
     def max_seq(self) -> int:
         """The highest seq in the spool or among rejected heartbeats (0 when none)."""
@@ -216,6 +225,7 @@ class Spool:
 
     def _trim_rejected(self) -> None:
         kept = sorted(s for s in (parse_name(e.name) for e in os.scandir(self.rejected_dir)) if s is not None)
+        self._rejected = min(len(kept), REJECTED_MAX)
         for seq in kept[: max(0, len(kept) - REJECTED_MAX)]:
             for name in (file_name(seq), f"{seq:016d}.reason"):
                 try:

@@ -68,5 +68,5 @@ def status_line(
     if delivered_at is not None:
         parts.append(f"last delivery {iso(delivered_at)}")
     if failures and error:
-        parts.append(f"collector unreachable ({failures} tries): {error[:120]}")
+        parts.append(f"not delivered ({failures} tries): {error[:160]}")
     return "; ".join(parts)

@@ -26,6 +26,7 @@ from collector.status import iso
 from collector.store import Store
 from collector.web import api, audit, dashboard, heartbeat, login, metrics
 from collector.web.runtime import Runtime, ServeConfig
+from collector.webhook import CURSOR as WEBHOOK_CURSOR
 from collector.webhook import Notifier
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ async def _sweep_forever(rt: Runtime) -> None:
             if purging:
                 before = last_purge - rt.config.retention_days * 86400
                 for _ in range(PURGE_CHUNKS_PER_SWEEP):
-                    chunk = await rt.writer.call(lambda store: store.purge(before))
+                    # Events the webhook has not handled yet are still to be sent: kept.
+                    keep = WEBHOOK_CURSOR if rt.config.webhook else None
+                    chunk = await rt.writer.call(lambda store: store.purge(before, keep_from_cursor=keep))
                     removed += chunk
                     if not chunk:
                         purging = False
@@ -105,10 +108,12 @@ def create_app(config: ServeConfig) -> Starlette:
         rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)),
                      heard_since=started)
         rt.writer.start(asyncio.get_running_loop())
-        notifier = Notifier(config.webhook) if config.webhook else None
-        if notifier:
-            rt.listeners.append(notifier.enqueue)
-            notifier.start()
+        notifier = None
+        if config.webhook:
+            notifier = Notifier(config.webhook, config.webhook_secret or "", store, rt.writer.call)
+            rt.counters.webhook = notifier.stats
+            rt.listeners.append(notifier.wake)
+            await notifier.start()
         app.state.runtime = rt
         sweeper = asyncio.create_task(_sweep_forever(rt))
         try:

@@ -16,6 +16,7 @@ from collector.ingest import Validator, Writer
 from collector.ratelimit import FailureLimiter
 from collector.status import DEFAULT_OFFLINE_FACTOR
 from collector.store import Event, Store
+from collector.webhook import DeliveryStats
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class ServeConfig:
     db: Path
     lang: str = "vi"
     webhook: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
     retention_days: float = 30
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     sweep_interval_s: float = 2.0
@@ -36,6 +38,7 @@ class Counters:
     duplicates: int = 0
     seq_reused: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    webhook: DeliveryStats | None = None  # None: no --webhook
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
