@@ -25,10 +25,11 @@ from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from collector.accounts import ADMIN, OPERATOR, VIEWER, Principal
 from collector.store import hash_token
+from collector.web.pages import render
 from collector.web.runtime import runtime
 
 __all__ = ["ADMIN", "IDLE_S", "MAX_AGE_S", "OPERATOR", "VIEWER", "Principal", "SESSION_COOKIE", "authenticate",
@@ -109,9 +110,9 @@ def _unauthorized() -> Response:
         status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _forbidden(html: bool, problem: str) -> Response:
+def _forbidden(request: Request, html: bool, problem: str) -> Response:
     if html:
-        return PlainTextResponse(f"403 Forbidden: {problem}\n", status_code=403)
+        return render(request, "forbidden.html", status_code=403)
     return JSONResponse({"error": problem}, status_code=403)
 
 
@@ -124,10 +125,10 @@ def require(role: str, *, html: bool = False) -> Callable[[Endpoint], Endpoint]:
             if who is None:
                 return _login_redirect(request) if html and request.method in SAFE_METHODS else _unauthorized()
             if request.method not in SAFE_METHODS and who.kind == "session" and not same_origin(request):
-                return _forbidden(html, "cross-site request refused (Origin is not this collector)")
+                return _forbidden(request, html, "cross-site request refused (Origin is not this collector)")
+            request.state.principal = who  # the page header shows who is signed in, also on a 403
             if not who.allows(role):
-                return _forbidden(html, f"needs the {role} role; {who.actor} is {who.role}")
-            request.state.principal = who
+                return _forbidden(request, html, f"needs the {role} role; {who.actor} is {who.role}")
             return await endpoint(request)
 
         guarded.__name__ = guarded.__qualname__ = endpoint.__name__

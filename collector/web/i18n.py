@@ -77,6 +77,7 @@ LABELS: dict[str, dict[str, str]] = {
         "action": "Thao tác",
         "target": "Đối tượng",
         "detail": "Chi tiết",
+        "forbidden": "Tài khoản của bạn không có quyền xem trang này",
     },
     "en": {
         "title": "Bridge point monitoring",
@@ -150,5 +151,6 @@ LABELS: dict[str, dict[str, str]] = {
         "action": "Action",
         "target": "Target",
         "detail": "Detail",
+        "forbidden": "Your account may not see this page",
     },
 }
