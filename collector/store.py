@@ -50,12 +50,12 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id_sha256  TEXT PRIMARY KEY,
-    user       TEXT NOT NULL,
+    account    TEXT NOT NULL,     -- users.name ("user" is a reserved word in PostgreSQL)
     created_at REAL NOT NULL,
     last_seen  REAL NOT NULL,
     address    TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
 -- Who did what, when and from where: room, user and token changes, logins. Never purged.
 CREATE TABLE IF NOT EXISTS audit (
     id     INTEGER PRIMARY KEY,
@@ -651,13 +651,13 @@ class Store:
         with self._transaction() as conn:
             if conn.execute("UPDATE users SET password = ? WHERE name = ?", (password_hash, name)).rowcount == 0:
                 raise AccountError(f"no user {name!r}")
-            conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+            conn.execute("DELETE FROM sessions WHERE account = ?", (name,))
 
     def remove_user(self, name: str) -> None:
         with self._transaction() as conn:
             if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
                 raise AccountError(f"no user {name!r}")
-            conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+            conn.execute("DELETE FROM sessions WHERE account = ?", (name,))
 
     def user(self, name: str) -> dict[str, Any] | None:
         """The account with its password hash (for login only), or None."""
@@ -701,7 +701,7 @@ class Store:
         """A dashboard login; also forgets sessions idle since ``expired_before``."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM sessions WHERE last_seen < ?", (expired_before,))
-            conn.execute("INSERT INTO sessions (id_sha256, user, created_at, last_seen, address) VALUES (?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO sessions (id_sha256, account, created_at, last_seen, address) VALUES (?, ?, ?, ?, ?)",
                          (id_sha256, user, now, now, address))
             conn.execute("UPDATE users SET last_login = ? WHERE name = ?", (now, user))
 
@@ -714,7 +714,7 @@ class Store:
         """
         row = self._conn().execute(
             "SELECT users.name, users.role, users.units, sessions.last_seen FROM sessions JOIN users"
-            " ON users.name = sessions.user WHERE id_sha256 = ? AND sessions.last_seen >= ? AND sessions.created_at >= ?",
+            " ON users.name = sessions.account WHERE id_sha256 = ? AND sessions.last_seen >= ? AND sessions.created_at >= ?",
             (id_sha256, now - idle_s, now - max_age_s)).fetchone()
         if row is None:
             return None
@@ -726,7 +726,7 @@ class Store:
     def delete_session(self, id_sha256: str) -> str | None:
         """Log out; returns whose session it was (None: unknown or already gone)."""
         with self._transaction() as conn:
-            row = conn.execute("DELETE FROM sessions WHERE id_sha256 = ? RETURNING user", (id_sha256,)).fetchone()
+            row = conn.execute("DELETE FROM sessions WHERE id_sha256 = ? RETURNING account", (id_sha256,)).fetchone()
         return row[0] if row else None
 
     # ---- the audit trail ----

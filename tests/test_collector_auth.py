@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import getpass
+import hashlib
 import io
 import json
 import os
@@ -400,3 +401,25 @@ def test_no_accounts_is_said_at_start(tmp_path: Path) -> None:
         assert "bridge-collector user add NAME --role admin" in c.log.read_text()
     finally:
         c.stop()
+
+
+def test_sessions_end_when_idle_and_when_the_password_changes(tmp_path: Path) -> None:
+    with running_collector(tmp_path, rooms=()) as c:
+        c.add_user("op", PASSWORD, "operator", units=("UBND quận Hoàn Kiếm",))
+
+        def reads(sid: str) -> int:
+            return httpx.get(c.url + "/api/v1/rooms", cookies={"bridge_session": sid}, timeout=30).status_code
+
+        idle = login(c, "op", PASSWORD).cookies["bridge_session"]
+        kept = login(c, "op", PASSWORD).cookies["bridge_session"]
+        assert reads(idle) == reads(kept) == 200
+        with sqlite3.connect(c.db) as conn:  # 12 h and a minute without a request
+            conn.execute("UPDATE sessions SET last_seen = last_seen - 12 * 3600 - 60 WHERE id_sha256 = ?",
+                         (hashlib.sha256(idle.encode()).hexdigest(),))
+        assert reads(idle) == 401 and reads(kept) == 200
+        done = subprocess.run([*collector_command(), "--db", str(c.db), "user", "passwd", "op"],
+                              input="another-password-789\n", capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert reads(kept) == 401
+        assert login(c, "op", PASSWORD).status_code == 401
+        assert login(c, "op", "another-password-789").status_code == 303
