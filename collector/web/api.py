@@ -15,11 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector.accounts import audit_json
+from collector.accounts import ADMIN, VIEWER, audit_json
 from collector.report import compliance, gap_json, report_csv, report_json
 from collector.status import iso
 from collector.views import room_view, room_views
-from collector.accounts import ADMIN, VIEWER
 from collector.web.auth import principal, require, visible_rooms
 from collector.web.runtime import runtime
 from collector.webhook import event_json
