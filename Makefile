@@ -10,10 +10,12 @@ PY := $(VENV)/bin/python
 RUN_DIR := build/run
 
 # Runtime: Debian's own python3-* packages, the same ones the .deb depends on,
-# so the suite runs against the versions rooms will have.
-APT_RUNTIME := python3 python3-venv python3-setuptools python3-psutil python3-pyudev \
-	python3-httpx python3-watchdog python3-starlette python3-uvicorn python3-jinja2 \
-	python3-jsonschema python3-uvloop python3-httptools iproute2
+# so the suite runs against the versions rooms will have. python3-wheel: `pip install -e .`
+# builds an editable wheel (bdist_wheel). tests/test_fresh_machine.py checks the lists
+# on a pristine Debian 12 tree.
+APT_RUNTIME := python3 python3-venv python3-setuptools python3-wheel python3-psutil \
+	python3-pyudev python3-httpx python3-watchdog python3-starlette python3-uvicorn \
+	python3-jinja2 python3-jsonschema python3-uvloop python3-httptools iproute2
 # Tests: umockdev device trees, real network tools and peers, packaging and browser checks.
 APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl \
 	procps psmisc util-linux chromium prometheus-node-exporter \

@@ -1,7 +1,9 @@
 """Helpers of the packaging tests: Debian's own tools, the cached Debian 12 base tree,
 a chroot whose mounts cannot leak, and a service sandbox without systemd as PID 1.
+The fresh-machine test uses the same chroot on a cached pristine tree.
 
-Kept apart from the tests so that ``tests/test_packaging.py`` reads as what it checks.
+Kept apart from the tests so that ``tests/test_packaging.py`` and
+``tests/test_fresh_machine.py`` read as what they check.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ BASE_DOWNLOAD = (
     "python3-starlette", "python3-uvicorn", "python3-jinja2", "python3-jsonschema",
     "python3-httptools", "python3-uvloop",
 )
+# A pristine Debian 12 machine as a developer or CI gets it: minbase and nothing of ours.
+PRISTINE_VARIANT = "minbase"
+PRISTINE_INCLUDE = ("git", "make", "ca-certificates", "sudo")
 
 
 def system_env(**extra: str) -> dict[str, str]:
@@ -88,36 +93,51 @@ def _stanza(uri: str, suites: list[str], signed_by: str | None) -> str:
 
 
 def base_tarball() -> Path:
+    download = " ".join(BASE_DOWNLOAD)
+    return _cached_tarball("base", [*BASE_INCLUDE, "--", *BASE_DOWNLOAD], [
+        "--variant=apt", f"--include={','.join(BASE_INCLUDE)}",
+        # Keep apt's lists and downloaded .debs: the test installs offline from them.
+        "--skip=cleanup/apt/lists", "--skip=cleanup/apt/cache",
+        f"--customize-hook=chroot \"$1\" apt-get install --download-only -y -q {download}",
+    ])
+
+
+def pristine_tarball() -> Path:
+    """A Debian 12 tree with only PRISTINE_INCLUDE on minbase, apt's lists and cache cleaned:
+    whatever the project needs must come from its own Makefile."""
+    return _cached_tarball("pristine", [PRISTINE_VARIANT, *PRISTINE_INCLUDE], [
+        f"--variant={PRISTINE_VARIANT}", f"--include={','.join(PRISTINE_INCLUDE)}",
+    ])
+
+
+def _cached_tarball(name: str, inputs: list[str], options: list[str]) -> Path:
+    """CACHE/NAME-SUITE-KEY.tar made by mmdebstrap OPTIONS from this machine's mirror; KEY hashes
+    the mirror and INPUTS, so other inputs make another tarball and the stale one is removed."""
     sources = mirror_sources()
-    key = hashlib.sha256("\n".join([SUITE, sources, *BASE_INCLUDE, "--", *BASE_DOWNLOAD]).encode()).hexdigest()[:16]
-    tarball = CACHE / f"base-{SUITE}-{key}.tar"
+    key = hashlib.sha256("\n".join([SUITE, sources, *inputs]).encode()).hexdigest()[:16]
+    tarball = CACHE / f"{name}-{SUITE}-{key}.tar"
     if tarball.is_file():
         return tarball
     CACHE.mkdir(parents=True, exist_ok=True)
-    for old in CACHE.glob(f"base-{SUITE}-*.tar"):
+    for old in CACHE.glob(f"{name}-{SUITE}-*.tar"):
         old.unlink()  # another package list or mirror: a stale cache only costs disk
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         sources_file = Path(tmp) / "debian.sources"
         sources_file.write_text(sources)
-        partial = Path(tmp) / "base.tar"
-        download = " ".join(BASE_DOWNLOAD)
-        ok(run([
-            "mmdebstrap", "--variant=apt", f"--include={','.join(BASE_INCLUDE)}",
-            # Keep apt's lists and downloaded .debs: the test installs offline from them.
-            "--skip=cleanup/apt/lists", "--skip=cleanup/apt/cache",
-            f"--customize-hook=chroot \"$1\" apt-get install --download-only -y -q {download}",
-            SUITE, str(partial), str(sources_file),
-        ], timeout=900))
+        partial = Path(tmp) / f"{name}.tar"
+        ok(run(["mmdebstrap", *options, SUITE, str(partial), str(sources_file)], timeout=900))
         partial.rename(tarball)
     return tarball
 
 
 class Chroot:
     """An extracted base tree; each command runs in its own mount and pid namespace, so the
-    /proc, /sys and /dev mounts vanish with the command and nothing leaks onto the host."""
+    /proc, /sys and /dev mounts (and with TMPFS_RUN a fresh /run) vanish with the command,
+    nothing leaks onto the host and no process outlives it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tmpfs_run: bool = False) -> None:
         self.root = root
+        self.tmpfs_run = tmpfs_run
 
     def run(self, *cmd: str, user: str | None = None, group: str | None = None, caps: str | None = None,
             check: bool = True, network: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -128,8 +148,12 @@ class Chroot:
             if caps:
                 privs += [f"--inh-caps=-all,+{caps}", f"--ambient-caps=-all,+{caps}"]
             cmd = ("setpriv", *privs, "--", *cmd)
-        script = ('r=$1; shift; mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" '
-                  '&& exec chroot "$r" "$@"')
+        script = 'r=$1; shift; mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev"'
+        if self.tmpfs_run:
+            script += ' && mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$r/run"'
+        if not network:
+            script += " && ip link set lo up"  # the namespace's own loopback, [::1] included
+        script += ' && exec chroot "$r" "$@"'
         isolation = [] if network else ["--net"]
         proc = run(["unshare", "--mount", "--pid", "--fork", *isolation, f"--mount-proc={self.root}/proc",
                     "--", "sh", "-c", script, "sh", str(self.root), *cmd], timeout=timeout)
