@@ -246,7 +246,7 @@ def bench_reads(tmp: Path, rows: list[tuple[str, str, str]], quick: bool) -> Non
     tokens = fill_big(db)
     c = start_server(tmp, db, tokens)
     try:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, headers=c.auth) as client:  # reads need a token (the admin's)
             for path in ("/api/v1/rooms", "/", "/?unit=Đơn vị 07", "/metrics", "/api/v1/report?days=30", "/report"):
                 client.get(c.url + path).raise_for_status()
                 times = []

@@ -4,11 +4,12 @@
     bridge-collector [--db PATH] room add ID [--name N] [--unit U]   -> prints the token, once
     bridge-collector [--db PATH] room list [--json]
     bridge-collector [--db PATH] room revoke ID
+    bridge-collector [--db PATH] user|token|audit ...      accounts and the audit trail (collector.cli_accounts)
     bridge-collector [--db PATH] probe-serve [--listen [::]:8080] [--stamp-port 862] [--tls-cert F --tls-key F]
 
 Beyond loopback both listeners speak TLS, or plain HTTP with an explicit --insecure-http.
 
-Exit codes: 0 ok, 1 error, 64 usage, 65 unknown/existing room, 74 database unusable.
+Exit codes: 0 ok, 1 error, 64 usage, 65 unknown/existing room or account, 74 database unusable.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from collector import __version__
+from collector import __version__, cli_accounts
 from collector.errors import CollectorError, UsageError
 from collector.listen import ListenError, parse_listen
 from collector.logs import printable, setup_logging
@@ -30,7 +31,7 @@ from collector.tls import (add_tls_options, check_listener, is_loopback, remind_
 
 DEFAULT_DB = "/var/lib/bridge-collector/collector.db"
 ROOM_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-MIN_SECRET_CHARS = 16  # read token and webhook secret: too short to guess is the point
+MIN_SECRET_CHARS = 16  # the webhook secret: too short to guess is the point
 log = logging.getLogger("collector")
 
 
@@ -65,9 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--retention-days", type=float, default=30, help="history kept per room [30]")
     serve.add_argument("--offline-factor", type=float, default=3,
                        help="offline after this many declared intervals without a heartbeat [3]")
-    serve.add_argument("--read-token-file", metavar="FILE",
-                       help="file holding the token the API, dashboard and /metrics require; "
-                            "required unless listening on loopback only")
+    # Removed (reads now need an account or an API token); kept only to say so.
+    serve.add_argument("--read-token-file", metavar="FILE", help=argparse.SUPPRESS)
     serve.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto",
                        help="HTTP parser: httptools (C, faster) when installed, else h11 [auto]")
     serve.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between offline sweeps [2]")
@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = room_sub.add_parser("revoke", help="revoke a room's token")
     _db(revoke)
     revoke.add_argument("room_id", metavar="ID")
+
+    cli_accounts.add_parsers(sub, _db, _Parser)
 
     probe = sub.add_parser("probe-serve", help="only the STAMP reflector and the HTTP probe endpoints")
     _db(probe)
@@ -144,15 +146,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from collector.probe import StampReflector
-    from collector.web.app import ServeConfig, create_app
+    from collector.web.app import create_app
+    from collector.web.runtime import ServeConfig
 
     host, port = _listen(args.listen)
     tls = tls_from_args(args)
     check_listener(args.listen, host, tls)
     _check_max_transfers(args)
-    read_token = _secret_file("--read-token-file", args.read_token_file, "token") if args.read_token_file else None
-    if read_token is None and not is_loopback(host):
-        raise UsageError(f"--read-token-file is required when listening beyond loopback ({args.listen})")
+    if args.read_token_file:
+        raise UsageError("--read-token-file was removed: every read now needs an account or an API token;"
+                         " make a token with `bridge-collector token add NAME --role viewer` (Prometheus,"
+                         " scripts) and accounts with `bridge-collector user add NAME --role admin`")
     for name in ("retention_days", "offline_factor", "sweep_interval"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
@@ -164,7 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServeConfig(
         db=Path(args.db), lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
         retention_days=args.retention_days,
-        offline_factor=args.offline_factor, read_token=read_token, sweep_interval_s=args.sweep_interval,
+        offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
         probe_max_transfers=args.probe_max_transfers,
     )
     from collector.store import Store
@@ -204,8 +208,11 @@ def cmd_room(args: argparse.Namespace) -> int:
             if not ROOM_ID.fullmatch(args.room_id):
                 raise UsageError(f"room id {args.room_id!r}: expected [a-z0-9][a-z0-9._-]{{0,63}}")
             print(store.add_room(args.room_id, args.name, args.unit))
+            store.audit(cli_accounts.os_user(), "cli", "room.add", args.room_id,
+                        " ".join(f"{k}={v}" for k, v in (("name", args.name), ("unit", args.unit)) if v))
         elif args.room_command == "revoke":
             store.revoke_room(args.room_id)
+            store.audit(cli_accounts.os_user(), "cli", "room.revoke", args.room_id)
             print(f"revoked {args.room_id}", file=sys.stderr)
         else:
             _print_rooms(store.rooms(include_revoked=True), as_json=args.json)
@@ -263,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 64
     setup_logging()
-    commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe}
+    commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe, **cli_accounts.COMMANDS}
     try:
         return commands[args.command](args)
     except CollectorError as err:

@@ -3,7 +3,8 @@
     CollectorError              base of everything the collector raises on purpose
     ├── UsageError              the command line is wrong (exit 64)
     ├── StoreError              the database cannot be opened or written (exit 74)
-    └── RoomError               a room command refers to a room that is missing or exists (exit 65)
+    ├── RoomError               a room command refers to a room that is missing or exists (exit 65)
+    └── AccountError            a user or token command refers to an account that is missing or exists (exit 65)
 """
 
 from __future__ import annotations
@@ -28,4 +29,8 @@ class StoreError(CollectorError):
 
 
 class RoomError(CollectorError):
+    exit_code = EX_DATAERR
+
+
+class AccountError(CollectorError):
     exit_code = EX_DATAERR

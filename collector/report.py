@@ -19,7 +19,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection
 
 from collector.status import COMPLIANT, iso
 from collector.store import Store
@@ -65,9 +65,11 @@ def in_gap(at: float, gaps: list[dict[str, Any]], grace_s: float) -> bool:
     return any(g["start"] <= at <= g["end"] + grace_s for g in gaps)
 
 
-def compliance(store: Store, days: int, now: float, factor: float, heard_since: float = 0.0) -> Report:
+def compliance(store: Store, days: int, now: float, factor: float, heard_since: float = 0.0,
+               units: Collection[str] | None = None) -> Report:
+    """``units``: only the rooms of these units (an account limited to them); None: every room."""
     since = now - days * 86400
-    views = room_views(store.rooms(), now, factor, heard_since)
+    views = [v for v in room_views(store.rooms(), now, factor, heard_since) if units is None or v.unit in units]
     at_start = store.states_at(since)
     gaps = store.gaps(since)
     interval = {v.room_id: v.interval_s or 0.0 for v in views}

@@ -13,6 +13,7 @@ Times are Unix seconds (REAL); the API layer formats them.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import sqlite3
@@ -22,11 +23,51 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from collector.errors import RoomError, StoreError
+from collector.errors import AccountError, RoomError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# Who may read and act (version 3): accounts, API tokens, dashboard sessions, the audit trail.
+# Secrets are never stored in clear: passwords as scrypt hashes (collector.accounts),
+# API tokens and session ids as SHA-256 (they are random, so a fast hash is enough).
+_ACCOUNTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL,              -- viewer, operator or admin
+    units      TEXT NOT NULL DEFAULT '[]', -- JSON list of units it is limited to; [] = every unit
+    password   TEXT NOT NULL,              -- scrypt$N$r$p$salt$hash
+    created_at REAL NOT NULL,
+    last_login REAL
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    name         TEXT PRIMARY KEY,
+    role         TEXT NOT NULL,
+    units        TEXT NOT NULL DEFAULT '[]',
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256  TEXT PRIMARY KEY,
+    account    TEXT NOT NULL,     -- users.name ("user" is a reserved word in PostgreSQL)
+    created_at REAL NOT NULL,
+    last_seen  REAL NOT NULL,
+    address    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
+-- Who did what, when and from where: room, user and token changes, logins. Never purged.
+CREATE TABLE IF NOT EXISTS audit (
+    id     INTEGER PRIMARY KEY,
+    at     REAL NOT NULL,
+    actor  TEXT NOT NULL,   -- the OS user for the CLI, the account (or token:NAME) on the web
+    source TEXT NOT NULL,   -- 'cli' or the client address
+    action TEXT NOT NULL,   -- e.g. room.revoke, user.add, login.fail
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
@@ -105,7 +146,7 @@ CREATE TABLE IF NOT EXISTS event_cursors (
     name     TEXT PRIMARY KEY,
     event_id INTEGER NOT NULL
 );
-"""
+""" + _ACCOUNTS_SCHEMA
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
@@ -132,6 +173,8 @@ _MIGRATIONS = (
         FROM rooms WHERE last_seq IS NOT NULL AND last_seen IS NOT NULL;
     UPDATE rooms SET agent_instance = '', stream_started_at = first_seen WHERE last_seq IS NOT NULL;
     """,
+    # 2 -> 3: accounts, API tokens, sessions, audit.
+    _ACCOUNTS_SCHEMA,
 )
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
@@ -592,6 +635,138 @@ class Store:
     def count_events_after(self, event_id: int) -> int:
         """How many events have an id above ``event_id`` (a range of the primary key: cheap)."""
         return self._conn().execute("SELECT count(*) FROM events WHERE id > ?", (event_id,)).fetchone()[0]
+
+    # ---- accounts, API tokens, sessions (collector.accounts hashes; this only stores) ----
+
+    def add_user(self, name: str, role: str, units: Iterable[str], password_hash: str) -> None:
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise AccountError(f"user {name!r} already exists; `user passwd {name}` changes the password")
+            conn.execute("INSERT INTO users (name, role, units, password, created_at) VALUES (?, ?, ?, ?, ?)",
+                         (name, role, json.dumps(sorted(set(units)), ensure_ascii=False), password_hash,
+                          time.time()))
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        """A new password; the user's sessions end (whoever knew the old one is logged out)."""
+        with self._transaction() as conn:
+            if conn.execute("UPDATE users SET password = ? WHERE name = ?", (password_hash, name)).rowcount == 0:
+                raise AccountError(f"no user {name!r}")
+            conn.execute("DELETE FROM sessions WHERE account = ?", (name,))
+
+    def remove_user(self, name: str) -> None:
+        with self._transaction() as conn:
+            if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
+                raise AccountError(f"no user {name!r}")
+            conn.execute("DELETE FROM sessions WHERE account = ?", (name,))
+
+    def user(self, name: str) -> dict[str, Any] | None:
+        """The account with its password hash (for login only), or None."""
+        row = self._conn().execute("SELECT name, role, units, password FROM users WHERE name = ?",
+                                   (name,)).fetchone()
+        return _with_units(row) if row else None
+
+    def users(self) -> list[dict[str, Any]]:
+        rows = self._conn().execute("SELECT name, role, units, created_at, last_login FROM users ORDER BY name")
+        return [_with_units(r) for r in rows.fetchall()]
+
+    def add_api_token(self, name: str, role: str, units: Iterable[str], token_sha256: str) -> None:
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
+                raise AccountError(f"token {name!r} already exists; `token remove {name}` first")
+            conn.execute("INSERT INTO api_tokens (name, role, units, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+                         (name, role, json.dumps(sorted(set(units)), ensure_ascii=False), token_sha256,
+                          time.time()))
+
+    def remove_api_token(self, name: str) -> None:
+        with self._transaction() as conn:
+            if conn.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount == 0:
+                raise AccountError(f"no token {name!r}")
+
+    def api_tokens(self) -> list[dict[str, Any]]:
+        rows = self._conn().execute("SELECT name, role, units, created_at FROM api_tokens ORDER BY name")
+        return [_with_units(r) for r in rows.fetchall()]
+
+    def api_token(self, token_sha256: str) -> dict[str, Any] | None:
+        """The token's name, role and units, or None."""
+        row = self._conn().execute("SELECT name, role, units FROM api_tokens WHERE token_sha256 = ?",
+                                   (token_sha256,)).fetchone()
+        return _with_units(row) if row else None
+
+    def count_accounts(self) -> int:
+        """Users plus API tokens: none means nobody can read anything yet."""
+        return self._conn().execute(
+            "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens)").fetchone()[0]
+
+    def create_session(self, id_sha256: str, user: str, now: float, address: str, expired_before: float) -> None:
+        """A dashboard login; also forgets sessions idle since ``expired_before``."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM sessions WHERE last_seen < ?", (expired_before,))
+            conn.execute("INSERT INTO sessions (id_sha256, account, created_at, last_seen, address) VALUES (?, ?, ?, ?, ?)",
+                         (id_sha256, user, now, now, address))
+            conn.execute("UPDATE users SET last_login = ? WHERE name = ?", (now, user))
+
+    def session_user(self, id_sha256: str, now: float, idle_s: float, max_age_s: float,
+                     touch_after_s: float = 60.0) -> dict[str, Any] | None:
+        """The account of a live session (name, role, units), or None; keeps the session alive.
+
+        ``last_seen`` is written at most every ``touch_after_s``: a page refresh every 30 s
+        must not become a write that waits behind the heartbeat writer each time.
+        """
+        row = self._conn().execute(
+            "SELECT users.name, users.role, users.units, sessions.last_seen FROM sessions JOIN users"
+            " ON users.name = sessions.account WHERE id_sha256 = ? AND sessions.last_seen >= ? AND sessions.created_at >= ?",
+            (id_sha256, now - idle_s, now - max_age_s)).fetchone()
+        if row is None:
+            return None
+        if now - row["last_seen"] > touch_after_s:
+            with self._transaction() as conn:
+                conn.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, id_sha256))
+        return _with_units(row)
+
+    def delete_session(self, id_sha256: str) -> str | None:
+        """Log out; returns whose session it was (None: unknown or already gone)."""
+        with self._transaction() as conn:
+            row = conn.execute("DELETE FROM sessions WHERE id_sha256 = ? RETURNING account", (id_sha256,)).fetchone()
+        return row[0] if row else None
+
+    # ---- the audit trail ----
+
+    def audit(self, actor: str, source: str, action: str, target: str, detail: str = "",
+              at: float | None = None) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO audit (at, actor, source, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                         (time.time() if at is None else at, actor, source, action, target, detail))
+
+    def audit_entries(self, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Newest first."""
+        rows = self._conn().execute(
+            "SELECT id, at, actor, source, action, target, detail FROM audit WHERE at >= ?"
+            " ORDER BY at DESC, id DESC LIMIT ?", (since, limit)).fetchall()
+        return [dict(r) for r in rows]
+
+    # ---- reads limited to units (an account of a district sees its own rooms only) ----
+
+    def room_unit(self, room_id: str) -> str | None:
+        """The unit the room is shown under (revoked rooms too); None when never enrolled."""
+        row = self._conn().execute("SELECT coalesce(admin_unit, unit, '') FROM rooms WHERE room_id = ?",
+                                   (room_id,)).fetchone()
+        return row[0] if row else None
+
+    def events_in_units(self, units: Iterable[str], room_id: str | None = None, since: float = 0.0,
+                        limit: int = 100) -> list[Event]:
+        """Like ``events``, for the rooms of ``units`` only; newest first."""
+        wanted = json.dumps(sorted(set(units)), ensure_ascii=False)
+        rows = self._conn().execute(
+            "SELECT events.* FROM events JOIN rooms ON rooms.room_id = events.room_id"
+            " WHERE coalesce(rooms.admin_unit, rooms.unit, '') IN (SELECT value FROM json_each(?))"
+            " AND (? IS NULL OR events.room_id = ?) AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
+            (wanted, room_id, room_id, since, limit)).fetchall()
+        return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
+
+def _with_units(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    out["units"] = tuple(json.loads(out["units"]))
+    return out
 
 
 class _Tx:

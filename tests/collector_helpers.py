@@ -2,8 +2,15 @@
 
     with running_collector(tmp_path, rooms=("room-1",)) as c:
         httpx.post(c.heartbeat_url, json=..., headers={"Authorization": f"Bearer {c.tokens['room-1']}"})
+        c.get("/api/v1/rooms")            # every read needs credentials: c.get sends the admin token
+        httpx.get(c.url + "/metrics", headers=c.auth)   # the same, by hand
+        c.add_token("viewer-a", "viewer", units=("Unit A",))   # another principal's bearer token
+        c.add_user("alice", "password-1234", "viewer")         # an account for the login form
         c.stop(); ...; c.start()          # an outage on the same port and database
         c.heartbeats("room-1")            # what was stored, oldest first
+
+Every collector started here has an admin API token (``c.admin_token``, made with
+``bridge-collector token add test-admin --role admin`` before the first start).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import httpx
 
@@ -55,6 +62,35 @@ class RunningCollector:
     port: int = 0
     log: Path = field(default_factory=Path)
     extra_args: Sequence[str] = ()
+    admin_token: str = ""  # made at the first start(); c.auth / c.get() send it
+    verify: Any = True  # httpx's verify: a CA file for a collector serving TLS
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers authenticating as the admin token."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def get(self, path: str, *, token: str | None = None, **kw: Any) -> httpx.Response:
+        """GET ``path`` (e.g. "/api/v1/rooms") as the admin token, or as ``token`` when given."""
+        headers = {"Authorization": f"Bearer {token or self.admin_token}", **kw.pop("headers", {})}
+        kw.setdefault("timeout", 30)
+        return httpx.get(self.url + path, headers=headers, trust_env=False, verify=self.verify, **kw)
+
+    def add_token(self, name: str, role: str = "viewer", units: Sequence[str] = ()) -> str:
+        """``bridge-collector token add``: a new API token (works while the collector runs)."""
+        done = run_collector("--db", str(self.db), "token", "add", name, "--role", role,
+                             *[a for u in units for a in ("--unit", u)])
+        if done.returncode != 0:
+            raise RuntimeError(f"token add {name} failed ({done.returncode}): {done.stderr}")
+        return done.stdout.strip()
+
+    def add_user(self, name: str, password: str, role: str = "viewer", units: Sequence[str] = ()) -> None:
+        """``bridge-collector user add``, the password on stdin."""
+        done = subprocess.run([*collector_command(), "--db", str(self.db), "user", "add", name, "--role", role,
+                               *[a for u in units for a in ("--unit", u)]],
+                              input=password + "\n", capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"user add {name} failed ({done.returncode}): {done.stderr}")
 
     def _serve_command(self) -> list[str]:
         return [*collector_command(), "--db", str(self.db), "serve", "--listen", f"[::1]:{self.port}",
@@ -62,6 +98,8 @@ class RunningCollector:
 
     def start(self) -> None:
         """Start (again) on the same port and database; returns once it answers."""
+        if not self.admin_token:
+            self.admin_token = self.add_token("test-admin", "admin")
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(self._serve_command(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -69,7 +107,7 @@ class RunningCollector:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bridge-collector exited with {self.process.returncode}:\n{self.log.read_text()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False, verify=self.verify).status_code == 200:
                     return
             time.sleep(0.05)
         self.stop()
@@ -90,8 +128,7 @@ class RunningCollector:
         out: list[dict] = []
         cursor: int | None = since_seq
         while cursor is not None:
-            response = httpx.get(f"{self.url}/api/v1/rooms/{room_id}/heartbeats",
-                                 params={"since_seq": cursor, "limit": 1000}, timeout=30, trust_env=False)
+            response = self.get(f"/api/v1/rooms/{room_id}/heartbeats", params={"since_seq": cursor, "limit": 1000})
             response.raise_for_status()
             page = response.json()
             out += page["heartbeats"]

@@ -1,5 +1,8 @@
 """The collector's read side against the real server: offline detection, events, webhook,
-read tokens, history paging, report, metrics, and the ``bridge-collector`` command line."""
+history paging, report, metrics, and the ``bridge-collector`` command line.
+
+Reads authenticate with the admin token of ``running_collector`` (``c.get``); who may
+read what is tested in tests/test_collector_auth.py."""
 
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 
 def rooms_by_id(c: RunningCollector, **kw: Any) -> dict[str, dict[str, Any]]:
-    r = httpx.get(f"{c.url}/api/v1/rooms", timeout=30, **kw)
+    r = c.get("/api/v1/rooms", timeout=30, **kw)
     assert r.status_code == 200, r.text
     return {room["room_id"]: room for room in r.json()["rooms"]}
 
@@ -92,7 +95,7 @@ def test_offline_transition_events_webhook_and_recovery(tmp_path: Path, receiver
         assert rooms_by_id(c)["steady"]["status"] == "fail"
 
         def fast_events() -> list[dict[str, Any]]:
-            return httpx.get(f"{c.url}/api/v1/events", params={"room_id": "fast"}).json()["events"]
+            return c.get("/api/v1/events", params={"room_id": "fast"}).json()["events"]
 
         wait_for(lambda: any(e["to"] == "offline" for e in fast_events()))
         send(c, "fast", heartbeat("fast", 2, interval_s=1, status="warn", failing="host.disk"))
@@ -105,7 +108,7 @@ def test_offline_transition_events_webhook_and_recovery(tmp_path: Path, receiver
         assert receiver.attempts >= 5
         assert [(e["room_id"], e["to"]) for e in got if e["room_id"] == "fast"] == [
             ("fast", "ok"), ("fast", "offline"), ("fast", "warn")]
-        page = httpx.get(f"{c.url}/rooms/fast").text
+        page = c.get("/rooms/fast").text
         assert "Mất kết nối" in page and "Cảnh báo" in page
 
 
@@ -123,11 +126,11 @@ def test_history_paging_room_detail_and_restart_keeps_data(tmp_path: Path) -> No
         fifth = heartbeat("room-1", 5)
         for seq in (3, 1, 2, 5, 4):
             send(c, "room-1", fifth if seq == 5 else heartbeat("room-1", seq))
-        page = httpx.get(f"{c.url}/api/v1/rooms/room-1/heartbeats", params={"since_seq": 1, "limit": 2}).json()
+        page = c.get("/api/v1/rooms/room-1/heartbeats", params={"since_seq": 1, "limit": 2}).json()
         assert [h["seq"] for h in page["heartbeats"]] == [2, 3]
         assert page["next_since_seq"] == 3
         assert set(page["heartbeats"][0]) == {"seq", "sent_at", "received_at", "status"}
-        detail = httpx.get(f"{c.url}/api/v1/rooms/room-1").json()
+        detail = c.get("/api/v1/rooms/room-1").json()
         assert detail["last_seq"] == 5 and detail["heartbeat"]["seq"] == 5
         assert detail["heartbeat"]["devices"]["cameras"][0]["vendor_id"] == "046d"
         c.stop()
@@ -135,10 +138,10 @@ def test_history_paging_room_detail_and_restart_keeps_data(tmp_path: Path) -> No
         assert [h["seq"] for h in c.heartbeats("room-1")] == [1, 2, 3, 4, 5]
         send(c, "room-1", fifth)  # a replay after the restart is still a duplicate
         assert len(c.heartbeats("room-1", since_seq=4)) == 1
-        assert httpx.get(f"{c.url}/api/v1/rooms/nope").status_code == 404
-        assert httpx.get(f"{c.url}/api/v1/rooms/nope/heartbeats").status_code == 404
-        assert httpx.get(f"{c.url}/api/v1/rooms/room-1/heartbeats", params={"limit": "x"}).status_code == 422
-        assert httpx.get(f"{c.url}/api/v1/rooms/room-1/heartbeats", params={"limit": 0}).status_code == 422
+        assert c.get("/api/v1/rooms/nope").status_code == 404
+        assert c.get("/api/v1/rooms/nope/heartbeats").status_code == 404
+        assert c.get("/api/v1/rooms/room-1/heartbeats", params={"limit": "x"}).status_code == 422
+        assert c.get("/api/v1/rooms/room-1/heartbeats", params={"limit": 0}).status_code == 422
 
 
 def test_values_from_room_add_win_over_the_agent(tmp_path: Path) -> None:
@@ -159,7 +162,7 @@ def test_report_json_csv_and_page(tmp_path: Path) -> None:
         send(c, "a-2", heartbeat("a-2", 1, unit="Unit A", status="fail", failing="probe.upload"))
         send(c, "a-2", heartbeat("a-2", 2, unit="Unit A"))
         send(c, "b-1", heartbeat("b-1", 1, unit="Unit B", status="fail", failing="devices.cameras"))
-        report = httpx.get(f"{c.url}/api/v1/report", params={"days": 7}).json()
+        report = c.get("/api/v1/report", params={"days": 7}).json()
         units = {u["unit"]: u for u in report["units"]}
         assert units["Unit A"]["rooms"] == 2
         assert units["Unit A"]["compliant_now"] == 2
@@ -167,14 +170,14 @@ def test_report_json_csv_and_page(tmp_path: Path) -> None:
         assert units["Unit A"]["failing_checks"] == [{"name": "probe.upload", "rooms": 1}]
         assert units["Unit B"]["compliant_now"] == 0
         assert report["totals"] == {"rooms": 3, "compliant_now": 2, "compliant_whole_period": 1}
-        r = httpx.get(f"{c.url}/api/v1/report", params={"days": 7, "format": "csv"})
+        r = c.get("/api/v1/report", params={"days": 7, "format": "csv"})
         assert r.headers["content-type"].startswith("text/csv")
         assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: spreadsheets read the Vietnamese right
         rows = list(csv.reader(io.StringIO(r.text.removeprefix("\ufeff"))))
         assert rows[0][:4] == ["unit", "rooms", "compliant_now", "compliant_last_7_days"]
         assert ["Unit B", "1", "0", "0", "devices.cameras (1)"] in rows
-        assert httpx.get(f"{c.url}/api/v1/report", params={"days": "-1"}).status_code == 422
-        page = httpx.get(f"{c.url}/report", params={"days": 7, "lang": "en"}).text
+        assert c.get("/api/v1/report", params={"days": "-1"}).status_code == 422
+        page = c.get("/report", params={"days": 7, "lang": "en"}).text
         assert "Compliant all 7 days" in page and "probe.upload (1)" in page
 
 
@@ -183,7 +186,7 @@ def test_report_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path:
     with running_collector(tmp_path, rooms=tuple(units)) as c:
         for room_id, unit in units.items():
             send(c, room_id, heartbeat(room_id, 1, unit=unit))
-        r = httpx.get(f"{c.url}/api/v1/report", params={"days": 7, "format": "csv"})
+        r = c.get("/api/v1/report", params={"days": 7, "format": "csv"})
     assert r.content.startswith("\ufeffunit,".encode())
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     first_cells = {row[0] for row in rows[1:]}
@@ -199,7 +202,7 @@ def test_metrics_prometheus_text(tmp_path: Path) -> None:
         send(c, "m-1", body)
         httpx.post(c.heartbeat_url, json={}, headers={"Authorization": f"Bearer {c.tokens['m-1']}"})
         httpx.post(c.heartbeat_url, json={})
-        r = httpx.get(f"{c.url}/metrics")
+        r = c.get("/metrics")
         assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
         lines = set(r.text.splitlines())
         assert 'bridge_rooms{status="ok"} 1' in lines
@@ -215,29 +218,15 @@ def test_metrics_prometheus_text(tmp_path: Path) -> None:
             assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
 
 
-def test_read_token_guards_api_dashboard_and_metrics(tmp_path: Path) -> None:
+def test_serve_refuses_bad_options(tmp_path: Path) -> None:
+    # The shared read token is gone: accounts and API tokens replace it (tests/test_collector_auth.py).
     token_file = tmp_path / "read-token"
     token_file.write_text("read-token-0123456789abcdef\n")
-    with running_collector(tmp_path, extra_args=("--read-token-file", str(token_file))) as c:
-        for path in ("/api/v1/rooms", "/api/v1/events", "/api/v1/report", "/metrics", "/", "/report"):
-            assert httpx.get(c.url + path).status_code == 401, path
-            assert httpx.get(c.url + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
-            assert httpx.get(c.url + path, headers={"Authorization": "Bearer read-token-0123456789abcdef"}).status_code == 200
-        page = httpx.get(c.url + "/")
-        assert page.headers["www-authenticate"].startswith("Basic")
-        assert httpx.get(c.url + "/", auth=("staff", "read-token-0123456789abcdef")).status_code == 200
-        # A room token is not a read token, and the heartbeat endpoint needs no read token.
-        assert httpx.get(c.url + "/api/v1/rooms", headers={"Authorization": f"Bearer {c.tokens['room-1']}"}).status_code == 401
-        send(c, "room-1", heartbeat("room-1", 1))
-        assert httpx.get(c.url + "/healthz").status_code == 200
-        assert "read-token-0123456789abcdef" not in c.log.read_text()
-
-
-def test_serve_refuses_open_reads_beyond_loopback(tmp_path: Path) -> None:
-    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::]:0", "--stamp-port", "0",
-                         "--insecure-http")
+    done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::1]:0", "--stamp-port", "0",
+                         "--read-token-file", str(token_file))
     assert done.returncode == 64
-    assert "--read-token-file" in done.stderr
+    assert "--read-token-file was removed" in done.stderr
+    assert "bridge-collector token add NAME --role viewer" in done.stderr
     done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "nonsense")
     assert done.returncode == 64 and "--listen" in done.stderr
     done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::1]:0", "--webhook", "ftp://x")

@@ -1,42 +1,25 @@
 """The dashboard in a real headless Chromium: rooms and statuses are in the rendered page.
 
+Chromium signs in through the login form (tests/browser.py); the other tests read
+the pages with the admin token of ``running_collector`` (``c.get``).
 The screenshot is kept as build/dashboard.png (and build/dashboard-room.png) for people to look at.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 
 from collector.sample import heartbeat
 from collector.store import Store
 from collector.web.i18n import LABELS
+from tests.browser import Browser
 from tests.collector_helpers import RunningCollector, running_collector
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
-
-
-def chromium(url: str, screenshot: Path, profile: Path) -> str:
-    """Load ``url`` headless, save a screenshot, return the DOM after rendering."""
-    binary = shutil.which("chromium")
-    if binary is None:
-        pytest.skip("needs Debian's chromium (make test installs it)")
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-         f"--user-data-dir={profile}", "--window-size=1280,900", f"--screenshot={screenshot}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert screenshot.stat().st_size > 5000
-    return done.stdout
 
 
 def fill(c: RunningCollector) -> None:
@@ -53,9 +36,13 @@ def fill(c: RunningCollector) -> None:
 
 
 def test_dashboard_renders_rooms_and_statuses_in_chromium(tmp_path: Path) -> None:
-    with running_collector(tmp_path, rooms=("bd-ok", "bd-fail", "hk-warn", "hk-silent")) as c:
+    with running_collector(tmp_path, rooms=("bd-ok", "bd-fail", "hk-warn", "hk-silent")) as c, \
+            Browser(tmp_path / "profile") as browser:
         fill(c)
-        dom = chromium(f"{c.url}/", BUILD / "dashboard.png", tmp_path / "profile")
+        c.add_user("operator", "mật-khẩu-điều-hành", "operator")
+        browser.open(f"{c.url}/")
+        dom = browser.submit_login("operator", "mật-khẩu-điều-hành")
+        browser.screenshot(BUILD / "dashboard.png")
         t = LABELS["vi"]
         assert t["title"] in dom
         statuses = dict(re.findall(r'data-room="([^"]+)" data-status="([a-z]+)"', dom))
@@ -66,11 +53,13 @@ def test_dashboard_renders_rooms_and_statuses_in_chromium(tmp_path: Path) -> Non
             assert re.search(rf'id="count-{status}"[^>]*>{t[status]}<b>{n}</b>', dom), status
         assert "devices.cameras out of range" in dom and "Nguyễn Văn An 0912 345 678" in dom
 
-        room = chromium(f"{c.url}/rooms/bd-fail?lang=en", BUILD / "dashboard-room.png", tmp_path / "profile")
+        room = browser.open(f"{c.url}/rooms/bd-fail?lang=en")
+        browser.screenshot(BUILD / "dashboard-room.png")
         assert "Failing" in room and "Logitech MeetUp" in room and "rtt_ms" in room
         assert re.search(r'<table id="events">.*Failing', room, re.S)
 
-        report = chromium(f"{c.url}/report?days=7", BUILD / "dashboard-report.png", tmp_path / "profile")
+        report = browser.open(f"{c.url}/report?days=7")
+        browser.screenshot(BUILD / "dashboard-report.png")
         assert t["compliant_period"].format(n=7) in report
         assert re.search(r"<td>UBND quận Ba Đình</td><td>2</td><td>1</td><td>1</td>\s*<td>devices.cameras \(1\)", report)
 
@@ -78,17 +67,17 @@ def test_dashboard_renders_rooms_and_statuses_in_chromium(tmp_path: Path) -> Non
 def test_filters_and_languages(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=("bd-ok", "bd-fail", "hk-warn", "hk-silent")) as c:
         fill(c)
-        page = httpx.get(f"{c.url}/", params={"unit": "UBND quận Hoàn Kiếm"}).text
+        page = c.get("/", params={"unit": "UBND quận Hoàn Kiếm"}).text
         assert re.findall(r'data-room="([^"]+)"', page) == ["hk-warn"]
-        page = httpx.get(f"{c.url}/", params={"status": "fail", "lang": "en"}).text
+        page = c.get("/", params={"status": "fail", "lang": "en"}).text
         assert re.findall(r'data-room="([^"]+)"', page) == ["bd-fail"]
         assert 'lang="en"' in page and LABELS["en"]["title"] in page
-        assert httpx.get(f"{c.url}/rooms/none").status_code == 404
+        assert c.get("/rooms/none").status_code == 404
         # Room names are escaped, not injected.
         r = httpx.post(c.heartbeat_url, json=heartbeat("bd-ok", 2, name="<script>alert(1)</script>"),
                        headers={"Authorization": f"Bearer {c.tokens['bd-ok']}"})
         assert r.status_code == 200
-        page = httpx.get(f"{c.url}/").text
+        page = c.get("/").text
         assert "<script>" not in page and "&lt;script&gt;" in page
 
 
@@ -105,13 +94,13 @@ def test_large_dashboard_is_paged_worst_first(tmp_path: Path) -> None:
         r = httpx.post(c.heartbeat_url, json=heartbeat("bad", 1, status="fail", failing="net.link", unit="Unit Z"),
                        headers={"Authorization": f"Bearer {c.tokens['bad']}"})
         assert r.status_code == 200
-        first = httpx.get(f"{c.url}/").text
+        first = c.get("/").text
         rooms = re.findall(r'data-room="([^"]+)"', first)
         assert len(rooms) == 1000
         assert re.search(r'id="count-offline"[^>]*>[^<]*<b>1203</b>', first)
-        second = httpx.get(f"{c.url}/", params={"page": 2}).text
+        second = c.get("/", params={"page": 2}).text
         rest = re.findall(r'data-room="([^"]+)"', second)
         assert len(rest) == 204 and not set(rooms) & set(rest)
         # The failing room sorts after the never-seen (offline) ones but is on a page all the same.
         assert "bad" in rooms + rest
-        assert httpx.get(f"{c.url}/", params={"page": 99}).status_code == 200
+        assert c.get("/", params={"page": 99}).status_code == 200

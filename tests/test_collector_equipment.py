@@ -33,7 +33,7 @@ def test_room_page_lists_present_missing_and_undeclared(tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
         for lang in ("vi", "en"):
             t = LABELS[lang]
-            page = httpx.get(f"{c.url}/rooms/bd-eq", params={"lang": lang}).text
+            page = c.get(f"/rooms/bd-eq", params={"lang": lang}).text
             assert f"<h2>{t['equipment']}</h2>" in page
             table = re.search(r'<table id="equipment">(.*?)</table>', page, re.S)
             assert table is not None
@@ -42,5 +42,5 @@ def test_room_page_lists_present_missing_and_undeclared(tmp_path: Path) -> None:
             assert t["equipment_missing"] in rows[1][1] and "Jabra SPEAK 510 USB" in rows[1][1]
             assert "loa họp trên bàn" in rows[1][1] and t["microphone"] in rows[1][1]
             assert "0fd9:0066" in rows[2][1] and t["equipment_undeclared"] in rows[2][1]
-        plain = httpx.get(f"{c.url}/rooms/bd-plain").text
+        plain = c.get(f"/rooms/bd-plain").text
         assert 'id="equipment"' not in plain  # no profile: no table

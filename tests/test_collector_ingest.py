@@ -154,9 +154,9 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path: Path) -> None:
         assert failures == []
         for room in rooms:
             assert [h["seq"] for h in c.heartbeats(room)] == list(range(1, 41))
-        listed = {r["room_id"]: r for r in httpx.get(f"{c.url}/api/v1/rooms").json()["rooms"]}
+        listed = {r["room_id"]: r for r in c.get("/api/v1/rooms").json()["rooms"]}
         assert all(listed[room]["last_seq"] == 40 for room in rooms)
-        metrics = httpx.get(f"{c.url}/metrics").text.splitlines()
+        metrics = c.get("/metrics").text.splitlines()
         assert "bridge_heartbeats_accepted_total 320" in metrics
         assert "bridge_heartbeats_duplicate_total 320" in metrics
 
@@ -169,5 +169,5 @@ def test_a_reused_seq_is_not_stored_and_is_counted(collector: RunningCollector) 
     r = post(collector, "room-2", other)
     assert r.status_code == 200 and r.json()["status"] == "duplicate"
     assert [h["status"] for h in collector.heartbeats("room-2", since_seq=6)] == ["ok"]
-    assert "bridge_heartbeats_seq_reused_total 1" in httpx.get(f"{collector.url}/metrics").text.splitlines()
+    assert "bridge_heartbeats_seq_reused_total 1" in collector.get("/metrics").text.splitlines()
     assert "reused seq 7" in collector.log.read_text()

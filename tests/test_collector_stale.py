@@ -48,6 +48,6 @@ def test_a_room_whose_bandwidth_figure_is_stale_is_warn_not_ok(tmp_path: Path) -
         r = httpx.post(c.heartbeat_url, json=doc, headers={"Authorization": f"Bearer {c.tokens['room-1']}"},
                        timeout=30)
         assert r.status_code == 200, r.text
-        room = httpx.get(f"{c.url}/api/v1/rooms/room-1", timeout=30).json()
+        room = c.get(f"/api/v1/rooms/room-1", timeout=30).json()
         assert room["status"] == "warn"
         assert any(f["name"] == "probe.upload" and "not measured since" in f["summary"] for f in room["failing_checks"])

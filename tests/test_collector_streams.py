@@ -42,19 +42,19 @@ def post(c: RunningCollector, room: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def room(c: RunningCollector, room_id: str) -> dict[str, Any]:
-    r = httpx.get(f"{c.url}/api/v1/rooms/{room_id}", timeout=30)
+    r = c.get(f"/api/v1/rooms/{room_id}", timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def history(c: RunningCollector, room_id: str, **params: Any) -> dict[str, Any]:
-    r = httpx.get(f"{c.url}/api/v1/rooms/{room_id}/heartbeats", params={"limit": 1000, **params}, timeout=30)
+    r = c.get(f"/api/v1/rooms/{room_id}/heartbeats", params={"limit": 1000, **params}, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def events(c: RunningCollector, room_id: str) -> list[tuple[str | None, str]]:
-    r = httpx.get(f"{c.url}/api/v1/events", params={"room_id": room_id}, timeout=30)
+    r = c.get("/api/v1/events", params={"room_id": room_id}, timeout=30)
     return [(e["from"], e["to"]) for e in reversed(r.json()["events"])]
 
 
@@ -84,7 +84,7 @@ def test_a_new_stream_is_stored_and_followed_at_once(tmp_path: Path) -> None:
         assert post(c, "room-1", beat("room-1", 2, new) | {"sent_at": history(c, "room-1")["heartbeats"][1]["sent_at"]})[
             "status"] == "duplicate"
         assert events(c, "room-1") == [(None, "ok"), ("ok", "fail"), ("fail", "ok")]
-        page = httpx.get(f"{c.url}/rooms/room-1?lang=en", timeout=30).text
+        page = c.get("/rooms/room-1?lang=en", timeout=30).text
         assert new in page and "Agent stream" in page
 
 
@@ -123,7 +123,7 @@ def test_agents_without_a_stream_id_keep_working(tmp_path: Path) -> None:
         post(c, "room-1", beat("room-1", 1, instance, status="warn", failing="host.disk"))
         assert (room(c, "room-1")["status"], room(c, "room-1")["agent_instance"]) == ("warn", instance)
         assert len(history(c, "room-1", instance="")["heartbeats"]) == 3
-        bad = httpx.get(f"{c.url}/api/v1/rooms/room-1/heartbeats", params={"instance": "x"}, timeout=30)
+        bad = c.get("/api/v1/rooms/room-1/heartbeats", params={"instance": "x"}, timeout=30)
         assert bad.status_code == 422 and "instance" in bad.json()["error"]
 
 
@@ -176,7 +176,7 @@ def test_every_connection_commits_durably(tmp_path: Path) -> None:
 
 
 def _gaps(c: RunningCollector) -> list[dict[str, Any]]:
-    return httpx.get(f"{c.url}/api/v1/gaps", timeout=30).json()["gaps"]
+    return c.get("/api/v1/gaps", timeout=30).json()["gaps"]
 
 
 def test_collector_downtime_marks_no_room_offline_and_is_left_out_of_the_report(tmp_path: Path) -> None:
@@ -192,7 +192,7 @@ def test_collector_downtime_marks_no_room_offline_and_is_left_out_of_the_report(
         c.start()
         started = time.time()
         # Right after the start nobody is offline: the rooms had no chance to be heard yet.
-        statuses = {r["room_id"]: r["status"] for r in httpx.get(f"{c.url}/api/v1/rooms", timeout=30).json()["rooms"]}
+        statuses = {r["room_id"]: r["status"] for r in c.get("/api/v1/rooms", timeout=30).json()["rooms"]}
         assert statuses == {"room-1": "ok", "room-2": "ok"}
         (gap,) = _gaps(c)
         assert gap["reason"] == "restart" and 9 * interval <= gap["seconds"] <= 10 * interval + 5
@@ -205,12 +205,12 @@ def test_collector_downtime_marks_no_room_offline_and_is_left_out_of_the_report(
             time.sleep(0.2)
         assert events(c, "room-1") == [(None, "ok")]
         assert events(c, "room-2") == [(None, "ok"), ("ok", "offline")]
-        offline_at = httpx.get(f"{c.url}/api/v1/events", params={"room_id": "room-2"}, timeout=30).json()["events"][0]["at"]
+        offline_at = c.get("/api/v1/events", params={"room_id": "room-2"}, timeout=30).json()["events"][0]["at"]
         assert time.mktime(time.strptime(offline_at, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone >= started + 3 * interval - 1
-        report = httpx.get(f"{c.url}/api/v1/report", params={"days": 1}, timeout=30).json()
+        report = c.get("/api/v1/report", params={"days": 1}, timeout=30).json()
         assert report["totals"]["compliant_whole_period"] == 1  # room-1; room-2 really went away
         assert [g["reason"] for g in report["collector_gaps"]] == ["restart"]
-        page = httpx.get(f"{c.url}/report?lang=en", timeout=30).text
+        page = c.get("/report?lang=en", timeout=30).text
         assert "Collector downtime" in page
     assert stopped < started
 

@@ -122,12 +122,12 @@ def make_events(c: RunningCollector, room: str, seqs: Iterable[int]) -> None:
 
 def event_ids(c: RunningCollector) -> list[int]:
     """Every event id in the database, oldest first."""
-    events = httpx.get(f"{c.url}/api/v1/events", params={"limit": 1000}, timeout=30).json()["events"]
+    events = c.get("/api/v1/events", params={"limit": 1000}, timeout=30).json()["events"]
     return sorted(e["id"] for e in events)
 
 
 def metrics(c: RunningCollector) -> dict[str, float]:
-    text = httpx.get(f"{c.url}/metrics", timeout=30).text
+    text = c.get("/metrics", timeout=30).text
     out = {}
     for line in text.splitlines():
         if line.startswith("bridge_webhook_"):
@@ -268,7 +268,7 @@ def test_webhook_metrics_pass_promtool(tmp_path: Path, receiver: Receiver) -> No
     with running_collector(tmp_path, extra_args=webhook_args(tmp_path, receiver.url)) as c:
         make_events(c, "room-1", [1])
         wait_for(lambda: metrics(c).get("bridge_webhook_last_success_timestamp_seconds"))
-        text = httpx.get(f"{c.url}/metrics", timeout=30).text
+        text = c.get("/metrics", timeout=30).text
     assert {"bridge_webhook_delivered_total", "bridge_webhook_failed_total", "bridge_webhook_retries_total",
             "bridge_webhook_pending", "bridge_webhook_last_success_timestamp_seconds"} <= set(metrics_names(text))
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)

@@ -142,15 +142,24 @@ mkdir -p build
 make run > build/make-run.log 2>&1 &
 .venv/bin/python - <<'EOF'
 import json, time
+from pathlib import Path
 import httpx
 deadline = time.monotonic() + {HEARTBEAT_WAIT_S}
+cookie = None
 while time.monotonic() < deadline:
     try:
-        room = httpx.get("http://[::1]:8443/api/v1/rooms/dev-room-1", timeout=1).json()
-        if room.get("heartbeat"):
-            print("first heartbeat:", json.dumps(room["heartbeat"]))
-            break
-    except (httpx.HTTPError, ValueError):
+        if cookie is None:  # every read needs a login: make run's admin, password in build/run
+            password = Path("build/run/admin-password").read_text().strip()
+            r = httpx.post("http://[::1]:8443/login", data={{"user": "admin", "password": password}},
+                           headers={{"Origin": "http://[::1]:8443"}}, timeout=5)
+            cookie = r.headers["set-cookie"].split(";")[0] if r.status_code == 303 else None
+        if cookie is not None:
+            room = httpx.get("http://[::1]:8443/api/v1/rooms/dev-room-1", headers={{"Cookie": cookie}},
+                             timeout=1).json()
+            if room.get("heartbeat"):
+                print("first heartbeat:", json.dumps(room["heartbeat"]))
+                break
+    except (httpx.HTTPError, ValueError, OSError, KeyError):
         pass
     time.sleep(0.2)
 EOF

@@ -1,4 +1,7 @@
-"""The read-only JSON API: rooms, one room, its history, events, the compliance report."""
+"""The read-only JSON API: rooms, one room, its history, events, gaps, the compliance report, the audit trail.
+
+An account limited to units gets only their rooms, events and report rows (collector.web.auth).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collector.accounts import ADMIN, VIEWER, audit_json
 from collector.report import compliance, gap_json, report_csv, report_json
 from collector.status import iso
 from collector.views import room_view, room_views
-from collector.web.app import reader, runtime
+from collector.web.auth import principal, require, visible_rooms
+from collector.web.runtime import runtime
 from collector.webhook import event_json
 
 MAX_LIMIT = 1000
@@ -49,7 +54,7 @@ def _not_found(room_id: str) -> JSONResponse:
 
 async def rooms(request: Request) -> Response:
     rt = runtime(request)
-    rows = await run_in_threadpool(rt.store.rooms)
+    rows = visible_rooms(request, await run_in_threadpool(rt.store.rooms))
     views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
     return JSONResponse({"rooms": [v.api() for v in views]})
 
@@ -58,7 +63,7 @@ async def room(request: Request) -> Response:
     rt = runtime(request)
     room_id = request.path_params["room_id"]
     row = await run_in_threadpool(rt.store.room, room_id)
-    if row is None:
+    if row is None or not principal(request).sees(row["unit"]):  # another unit's room does not exist
         return _not_found(room_id)
     out: dict[str, Any] = room_view(row, time.time(), rt.config.offline_factor, rt.heard_since).api()
     out["heartbeat"] = json.loads(row["body"]) if row["body"] else None
@@ -82,7 +87,8 @@ async def heartbeats(request: Request) -> Response:
             raise BadQuery("query parameter 'instance' must be an agent_instance (32 hex digits) or empty")
     except BadQuery as err:
         return _bad(err)
-    if not await run_in_threadpool(rt.store.enrolled, room_id):
+    unit = await run_in_threadpool(rt.store.room_unit, room_id)  # revoked rooms too: history stays readable
+    if unit is None or not principal(request).sees(unit):
         return _not_found(room_id)
     if instance is None:
         instance = await run_in_threadpool(rt.store.current_stream, room_id)
@@ -103,7 +109,12 @@ async def events(request: Request) -> Response:
     except BadQuery as err:
         return _bad(err)
     room_id = request.query_params.get("room_id")
-    found = await run_in_threadpool(rt.store.events, room_id, time.time() - since_days * 86400, limit)
+    since = time.time() - since_days * 86400
+    scope = principal(request).scope
+    if scope is None:
+        found = await run_in_threadpool(rt.store.events, room_id, since, limit)
+    else:
+        found = await run_in_threadpool(rt.store.events_in_units, scope, room_id, since, limit)
     return JSONResponse({"events": [event_json(e) for e in found]})
 
 
@@ -125,19 +136,32 @@ async def report(request: Request) -> Response:
     except BadQuery as err:
         return _bad(err)
     result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor,
-                                     rt.heard_since)
+                                     rt.heard_since, principal(request).scope)
     if request.query_params.get("format") == "csv":
         return Response(report_csv(result), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="compliance-{days}d.csv"'})
     return JSONResponse(report_json(result))
 
 
+async def audit(request: Request) -> Response:
+    """The audit trail, newest first (admins only)."""
+    rt = runtime(request)
+    try:
+        days = int_param(request, "days", 30, 1, 3650)
+        limit = int_param(request, "limit", 1000, 1, 10000)
+    except BadQuery as err:
+        return _bad(err)
+    found = await run_in_threadpool(rt.store.audit_entries, time.time() - days * 86400, limit)
+    return JSONResponse({"audit": [audit_json(e) for e in found]})
+
+
 def routes() -> list[Route]:
     return [
-        Route("/api/v1/rooms", reader(rooms)),
-        Route("/api/v1/rooms/{room_id}", reader(room)),
-        Route("/api/v1/rooms/{room_id}/heartbeats", reader(heartbeats)),
-        Route("/api/v1/events", reader(events)),
-        Route("/api/v1/report", reader(report)),
-        Route("/api/v1/gaps", reader(gaps)),
+        Route("/api/v1/rooms", require(VIEWER)(rooms)),
+        Route("/api/v1/rooms/{room_id}", require(VIEWER)(room)),
+        Route("/api/v1/rooms/{room_id}/heartbeats", require(VIEWER)(heartbeats)),
+        Route("/api/v1/events", require(VIEWER)(events)),
+        Route("/api/v1/report", require(VIEWER)(report)),
+        Route("/api/v1/gaps", require(VIEWER)(gaps)),
+        Route("/api/v1/audit", require(ADMIN)(audit)),
     ]

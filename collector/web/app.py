@@ -1,121 +1,35 @@
-"""The collector's ASGI application: routes, shared state, background tasks, read access.
+"""The collector's ASGI application: routes and background tasks, assembled in one place.
 
 ``create_app(config)`` wires the heartbeat endpoint, the JSON API, the dashboard,
-``/metrics`` and the probe endpoints to one ``Runtime``: the store, the single
-writer, the compiled schema, the counters, the sweeper and the webhook notifier.
+the login pages, ``/metrics`` and the probe endpoints to one ``Runtime``
+(collector.web.runtime): the store, the single writer, the compiled schema, the
+counters, the sweeper and the webhook notifier. Who may read what is decided in
+collector.web.auth. Only collector.cli imports this module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import hmac
 import logging
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector import probe
 from collector.ingest import Validator, Writer
-from collector.status import DEFAULT_OFFLINE_FACTOR, iso
-from collector.store import Event, Store
+from collector.status import iso
+from collector.store import Store
+from collector.web import api, audit, dashboard, heartbeat, login, metrics
+from collector.web.runtime import Runtime, ServeConfig, runtime
 from collector.webhook import CURSOR as WEBHOOK_CURSOR
-from collector.webhook import DeliveryStats
+from collector.webhook import Notifier
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    db: Path
-    lang: str = "vi"
-    webhook: str | None = None
-    webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
-    retention_days: float = 30
-    offline_factor: float = DEFAULT_OFFLINE_FACTOR
-    read_token: str | None = None  # None: reads are open (only allowed on loopback)
-    sweep_interval_s: float = 2.0
-    probe_max_transfers: int = probe.DEFAULT_MAX_TRANSFERS
-
-
-@dataclass
-class Counters:
-    """Process-lifetime counters for /metrics."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    seq_reused: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    webhook: DeliveryStats | None = None  # None: no --webhook
-
-    def reject(self, reason: str) -> None:
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
-
-
-@dataclass
-class Runtime:
-    config: ServeConfig
-    store: Store
-    validator: Validator
-    writer: Writer
-    counters: Counters = field(default_factory=Counters)
-    listeners: list[Callable[[list[Event]], None]] = field(default_factory=list)
-    # When this collector could first hear the rooms: its start, or the end of a stall.
-    # No room's silence counts before it (see status.effective_status).
-    heard_since: float = 0.0
-
-    def publish(self, events: list[Event]) -> None:
-        for listener in self.listeners:
-            listener(events)
-
-
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-def _credential(request: Request) -> str | None:
-    """The token of ``Authorization: Bearer T`` or the password of ``Basic`` (browsers)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    scheme = scheme.lower()
-    if scheme == "bearer":
-        return value.strip()
-    if scheme == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
-    return None
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def reader(endpoint: Endpoint, *, html: bool = False) -> Endpoint:
-    """Require the read token (when one is configured) before ``endpoint``."""
-
-    async def guarded(request: Request) -> Response:
-        expected = runtime(request).config.read_token
-        if expected is not None:
-            given = _credential(request)
-            if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
-                if html:
-                    return PlainTextResponse("read token required\n", status_code=401,
-                                             headers={"WWW-Authenticate": 'Basic realm="bridge-collector"'})
-                return JSONResponse({"error": "read token required (Authorization: Bearer TOKEN)"},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return await endpoint(request)
-
-    return guarded
 
 
 async def healthz(request: Request) -> Response:
@@ -183,14 +97,14 @@ async def _sweep_forever(rt: Runtime) -> None:
 
 
 def create_app(config: ServeConfig) -> Starlette:
-    from collector.web import api, dashboard, heartbeat, metrics
-    from collector.webhook import Notifier
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store(config.db)
         started = time.time()
         open_gap(store, started, "restart")
+        if store.count_accounts() == 0:
+            log.warning("no accounts yet: nobody can read the dashboard, the API or /metrics;"
+                        " create one with `bridge-collector user add NAME --role admin`")
         rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)),
                      heard_since=started)
         rt.writer.start(asyncio.get_running_loop())
@@ -218,6 +132,8 @@ def create_app(config: ServeConfig) -> Starlette:
         *heartbeat.routes(),
         *api.routes(),
         *dashboard.routes(),
+        *login.routes(),
+        *audit.routes(),
         *metrics.routes(),
         *probe.routes(lambda request: runtime(request).store, config.probe_max_transfers),
     ]

@@ -10,63 +10,26 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from collector.accounts import VIEWER
 from collector.report import compliance
-from collector.status import SEVERITY, STATUSES, counts, duration_text
+from collector.status import SEVERITY, STATUSES, counts
 from collector.views import RoomView, room_view, room_views
 from collector.web.api import BadQuery, int_param
-from collector.web.app import reader, runtime
-from collector.web.i18n import LABELS, LANGS
+from collector.web.auth import principal, require, visible_rooms
+from collector.web.pages import render as _page
+from collector.web.runtime import runtime
 
-REFRESH_S = 30
 # Worst first, so the rooms that need someone are always on page 1; a page of
 # 10,000 rows would be 3.5 MB that no one reads and that browsers render slowly.
 PAGE_SIZE = 1000
 EVENTS_SHOWN = 50
-# Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
-HANOI = timezone(timedelta(hours=7))
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True,
-)
-
-
-def local_time(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, HANOI).strftime("%H:%M:%S %d/%m/%Y")
-
-
-_env.filters["local_time"] = local_time
-_env.filters["duration"] = duration_text
-
-
-def _lang(request: Request) -> str:
-    lang = request.query_params.get("lang")
-    return lang if lang in LANGS else runtime(request).config.lang
-
-
-def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    lang = _lang(request)
-    html = _env.get_template(template).render(
-        t=LABELS[lang], lang=lang, now=time.time(), refresh_s=REFRESH_S, path=request.url.path,
-        query=lambda **kw: "?" + urlencode({k: v for k, v in {**request.query_params, **kw}.items() if v}),
-        **context,
-    )
-    return HTMLResponse(html, status_code=status_code)
-
-
 def _group(views: list[RoomView]) -> list[tuple[str, list[RoomView]]]:
     """Units ordered by their worst room, then name; rooms inside already worst first."""
     groups: dict[str, list[RoomView]] = {}
@@ -77,7 +40,7 @@ def _group(views: list[RoomView]) -> list[tuple[str, list[RoomView]]]:
 
 async def overview(request: Request) -> Response:
     rt = runtime(request)
-    rows = await run_in_threadpool(rt.store.rooms)
+    rows = visible_rooms(request, await run_in_threadpool(rt.store.rooms))
     views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
     units = sorted({v.unit for v in views if v.unit})
     unit = request.query_params.get("unit", "")
@@ -110,7 +73,7 @@ async def room_page(request: Request) -> Response:
     rt = runtime(request)
     room_id = request.path_params["room_id"]
     row = await run_in_threadpool(rt.store.room, room_id)
-    if row is None:
+    if row is None or not principal(request).sees(row["unit"]):  # another unit's room does not exist
         return _page(request, "missing.html", status_code=404, room_id=room_id)
     now = time.time()
     events = await run_in_threadpool(rt.store.events, room_id, 0.0, EVENTS_SHOWN)
@@ -127,13 +90,13 @@ async def report_page(request: Request) -> Response:
     except BadQuery:
         days = 30
     result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor,
-                                     rt.heard_since)
+                                     rt.heard_since, principal(request).scope)
     return _page(request, "report.html", report=result, totals=result.totals)
 
 
 def routes() -> list[Route]:
     return [
-        Route("/", reader(overview, html=True)),
-        Route("/rooms/{room_id}", reader(room_page, html=True)),
-        Route("/report", reader(report_page, html=True)),
+        Route("/", require(VIEWER, html=True)(overview)),
+        Route("/rooms/{room_id}", require(VIEWER, html=True)(room_page)),
+        Route("/report", require(VIEWER, html=True)(report_page)),
     ]

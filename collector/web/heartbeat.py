@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from collector.ingest import MAX_BODY, Rejection, decode, to_heartbeat, validate
 from collector.store import DUPLICATE, STORED, hash_token
-from collector.web.app import runtime
+from collector.web.runtime import runtime
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,9 @@
 
 The ``bridge_webhook_*`` families appear only with ``--webhook``: a collector
 without one has nothing to deliver, and a 0 there would read as "all delivered".
+
+Prometheus reads it with a token: ``bridge-collector token add prometheus --role viewer``.
+A token limited to units gets only their rooms' series; the process counters are the same for all.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collector.accounts import VIEWER
 from collector.status import STATUSES, counts
 from collector.views import RoomView, room_views
-from collector.web.app import Counters, reader, runtime
+from collector.web.auth import require, visible_rooms
+from collector.web.runtime import Counters, runtime
 from collector.webhook import DeliveryStats
 
 
@@ -89,7 +94,7 @@ def render(views: list[RoomView], counters: Counters, webhook_pending: int = 0) 
 
 async def metrics(request: Request) -> Response:
     rt = runtime(request)
-    rows = await run_in_threadpool(rt.store.rooms)
+    rows = visible_rooms(request, await run_in_threadpool(rt.store.rooms))
     views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
     stats = rt.counters.webhook
     pending = await run_in_threadpool(rt.store.count_events_after, stats.position) if stats else 0
@@ -97,4 +102,4 @@ async def metrics(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/metrics", reader(metrics))]
+    return [Route("/metrics", require(VIEWER)(metrics))]

@@ -1,0 +1,69 @@
+"""What every endpoint shares: the serve options, the store, the writer, the counters.
+
+Endpoint modules import this (and ``collector.web.auth``), never ``collector.web.app``:
+the app only assembles them, so there is no import circle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from starlette.requests import Request
+
+from collector.ingest import Validator, Writer
+from collector.probe.http import DEFAULT_MAX_TRANSFERS
+from collector.ratelimit import FailureLimiter
+from collector.status import DEFAULT_OFFLINE_FACTOR
+from collector.store import Event, Store
+from collector.webhook import DeliveryStats
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    db: Path
+    lang: str = "vi"
+    webhook: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
+    retention_days: float = 30
+    offline_factor: float = DEFAULT_OFFLINE_FACTOR
+    sweep_interval_s: float = 2.0
+    probe_max_transfers: int = DEFAULT_MAX_TRANSFERS
+
+
+@dataclass
+class Counters:
+    """Process-lifetime counters for /metrics."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    seq_reused: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    webhook: DeliveryStats | None = None  # None: no --webhook
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+@dataclass
+class Runtime:
+    config: ServeConfig
+    store: Store
+    validator: Validator
+    writer: Writer
+    counters: Counters = field(default_factory=Counters)
+    listeners: list[Callable[[list[Event]], None]] = field(default_factory=list)
+    # When this collector could first hear the rooms: its start, or the end of a stall.
+    # No room's silence counts before it (see status.effective_status).
+    heard_since: float = 0.0
+    # Failed dashboard logins per user and per address (in memory: see collector.ratelimit).
+    login_failures: FailureLimiter = field(default_factory=FailureLimiter)
+
+    def publish(self, events: list[Event]) -> None:
+        for listener in self.listeners:
+            listener(events)
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
