@@ -208,7 +208,7 @@ class Agent:
         self.process.wait(10)
 
 
-def wait_for(predicate: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
+def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> Any:
     import time
 
     deadline = time.monotonic() + timeout

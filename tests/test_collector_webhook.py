@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import httpx
 import pytest
@@ -28,6 +28,7 @@ from collector.sample import heartbeat
 from collector.store import Store
 from tests.collector_helpers import (WEBHOOK_SECRET, RunningCollector, run_collector, running_collector,
                                      webhook_args, write_events)
+from tests.daemon_helpers import wait_for
 
 SECRET = WEBHOOK_SECRET
 EVENT_FIELDS = {"id", "room_id", "at", "from", "to", "detail"}
@@ -95,16 +96,6 @@ def receiver() -> Iterator[Receiver]:
     yield server
     server.shutdown()
     server.server_close()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def status_for(seq: int) -> str:
