@@ -36,6 +36,12 @@ class CheckResult:
     threshold: Any = None
     unit: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # A stable machine-readable outcome ("bandwidth.too_slow") and the values its sentence
+    # names: the collector renders the summary in the reader's language from these, and
+    # ``summary`` stays the English text for the console and for collectors that do not know
+    # the code.
+    code: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
     # Set on a result carried over from an earlier run: when it was measured (Unix time)
     # and how old it is now, in seconds. A fresh result has neither.
     measured_at: float | None = None
@@ -55,6 +61,9 @@ class CheckResult:
         }
         if self.details:
             doc["details"] = self.details
+        if self.code is not None:
+            doc["code"] = self.code
+            doc["params"] = self.params
         if self.measured_at is not None:
             doc["measured_at"] = iso_time(self.measured_at)
             doc["age_s"] = self.age_s if self.age_s is not None else 0
