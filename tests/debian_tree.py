@@ -33,7 +33,7 @@ BASE_DOWNLOAD = (
     "python3", "python3-psutil", "python3-pyudev", "python3-httpx", "python3-watchdog",
     "procps", "systemd", "iperf3",
     "python3-starlette", "python3-uvicorn", "python3-jinja2", "python3-jsonschema",
-    "python3-httptools", "python3-uvloop",
+    "python3-fastjsonschema", "python3-httptools", "python3-uvloop",
 )
 # A pristine Debian 12 machine as a developer or CI gets it: minbase and nothing of ours.
 PRISTINE_VARIANT = "minbase"
