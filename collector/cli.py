@@ -24,6 +24,7 @@ from typing import NoReturn, Sequence
 
 from collector import __version__, cli_accounts
 from collector.errors import CollectorError, UsageError
+from collector.incidents import DEFAULT_MIN_ROOMS, DEFAULT_WINDOW_S
 from collector.listen import ListenError, parse_listen
 from collector.logs import printable, setup_logging
 from collector.tls import (add_tls_options, check_listener, is_loopback, remind_insecure, tls_from_args,
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto",
                        help="HTTP parser: httptools (C, faster) when installed, else h11 [auto]")
     serve.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between offline sweeps [2]")
+    serve.add_argument("--incident-min-rooms", type=int, default=DEFAULT_MIN_ROOMS,
+                       help=f"rooms failing the same check together that open an incident [{DEFAULT_MIN_ROOMS}]")
+    serve.add_argument("--incident-window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
+                       help="how close together their problems must begin; room webhooks wait this long"
+                            f" [{DEFAULT_WINDOW_S:g}]")
     _max_transfers(serve)
 
     room = sub.add_parser("room", help="enrol, list and revoke rooms")
@@ -162,6 +168,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.sweep_interval > 5:
         raise UsageError("--sweep-interval must be at most 5 seconds")
+    if args.incident_min_rooms < 2:
+        raise UsageError("--incident-min-rooms must be at least 2")
+    if not 1 <= args.incident_window <= 3600:
+        raise UsageError("--incident-window must be from 1 to 3600 seconds")
     webhook_secret = _webhook_secret(args.webhook, args.webhook_secret_file)
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
@@ -170,6 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         retention_days=args.retention_days,
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
         probe_max_transfers=args.probe_max_transfers,
+        incident_min_rooms=args.incident_min_rooms, incident_window_s=args.incident_window,
     )
     from collector.store import Store
 

@@ -27,7 +27,7 @@ from collector.errors import AccountError, RoomError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Who may read and act (version 3): accounts, API tokens, dashboard sessions, the audit trail.
 # Secrets are never stored in clear: passwords as scrypt hashes (collector.accounts),
@@ -67,6 +67,61 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+"""
+
+# Incidents (version 4): many rooms failing the same check together, found once per sweep
+# (collector.incidents). Kept when the history is purged: they are few and they are the record.
+# An incident's own notifications (opened, grown, resolved) are rows of ``events`` with
+# room_id '' and to_state 'incident.*', so the webhook outbox delivers them in the one order.
+_INCIDENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_name     TEXT NOT NULL,            -- the check failing together, or 'offline'
+    scope          TEXT NOT NULL,            -- 'city' or 'unit'
+    unit           TEXT NOT NULL DEFAULT '', -- the unit of a unit incident
+    started_at     REAL NOT NULL,            -- the earliest onset of its rooms
+    opened_at      REAL NOT NULL,
+    resolved_at    REAL,                     -- NULL while open
+    peak_rooms     INTEGER NOT NULL,
+    notified_rooms INTEGER NOT NULL          -- rooms at the last opened/grown notification
+);
+CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
+-- One row per room that joined; recovered_at set when its problem ended. The event ids are
+-- the room's own transitions the incident stands for: the webhook sends the incident instead.
+CREATE TABLE IF NOT EXISTS incident_rooms (
+    incident_id       INTEGER NOT NULL,
+    room_id           TEXT NOT NULL,
+    since             REAL NOT NULL,   -- when the room's problem began
+    joined_at         REAL NOT NULL,
+    recovered_at      REAL,
+    onset_event_id    INTEGER,
+    recovery_event_id INTEGER,
+    PRIMARY KEY (incident_id, room_id)
+);
+CREATE INDEX IF NOT EXISTS incident_rooms_room ON incident_rooms (room_id);
+CREATE INDEX IF NOT EXISTS incident_rooms_onset ON incident_rooms (onset_event_id);
+CREATE INDEX IF NOT EXISTS incident_rooms_recovery ON incident_rooms (recovery_event_id);
+-- Each room's current problems as the last sweep saw them: (room, failing check or 'offline')
+-- and since when, so onsets can be compared across rooms.
+CREATE TABLE IF NOT EXISTS room_problems (
+    room_id    TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    since      REAL NOT NULL,
+    event_id   INTEGER,                    -- the room's transition that began it, if any
+    PRIMARY KEY (room_id, check_name)
+);
+-- Acknowledgements of an incident (target: its id) or of a room's problem (target: room_id).
+-- A room's ends (ended_at) when the room is ok again; an incident's lasts with the incident.
+CREATE TABLE IF NOT EXISTS acks (
+    id       INTEGER PRIMARY KEY,
+    kind     TEXT NOT NULL,               -- 'incident' or 'room'
+    target   TEXT NOT NULL,
+    at       REAL NOT NULL,
+    actor    TEXT NOT NULL,
+    note     TEXT NOT NULL DEFAULT '',
+    ended_at REAL
+);
+CREATE INDEX IF NOT EXISTS acks_target ON acks (kind, target);
 """
 
 _SCHEMA = """
@@ -146,7 +201,7 @@ CREATE TABLE IF NOT EXISTS event_cursors (
     name     TEXT PRIMARY KEY,
     event_id INTEGER NOT NULL
 );
-""" + _ACCOUNTS_SCHEMA
+""" + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
@@ -175,6 +230,8 @@ _MIGRATIONS = (
     """,
     # 2 -> 3: accounts, API tokens, sessions, audit.
     _ACCOUNTS_SCHEMA,
+    # 3 -> 4: incidents, their rooms, the rooms' current problems, acknowledgements.
+    _INCIDENTS_SCHEMA,
 )
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
@@ -564,7 +621,8 @@ class Store:
         """Newest first."""
         if room_id is None:
             rows = self._conn().execute(
-                "SELECT * FROM events WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?", (since, limit)
+                "SELECT * FROM events WHERE at >= ? AND room_id != '' ORDER BY at DESC, id DESC LIMIT ?",
+                (since, limit)
             ).fetchall()
         else:
             rows = self._conn().execute(
@@ -762,6 +820,203 @@ class Store:
             " AND (? IS NULL OR events.room_id = ?) AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
             (wanted, room_id, room_id, since, limit)).fetchall()
         return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
+
+    # ---- incidents and acknowledgements (collector.incidents judges; this only stores) ----
+
+    def troubled_rooms(self) -> list[dict[str, Any]]:
+        """Enrolled rooms whose last state is fail or offline: room_id, unit, state, failing (JSON)."""
+        rows = self._conn().execute(
+            "SELECT room_id, coalesce(admin_unit, unit, '') AS unit, state, failing FROM rooms"
+            " WHERE revoked_at IS NULL AND state IN ('fail', 'offline')").fetchall()
+        return [dict(r) for r in rows]
+
+    def unit_sizes(self) -> dict[str, int]:
+        """Enrolled rooms per unit."""
+        rows = self._conn().execute(
+            "SELECT coalesce(admin_unit, unit, '') AS u, count(*) FROM rooms WHERE revoked_at IS NULL GROUP BY u")
+        return {r[0]: r[1] for r in rows.fetchall()}
+
+    def sync_problems(self, keys: Iterable[tuple[str, str]], now: float, window_s: float,
+                      ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], int | None]]:
+        """Make room_problems the set ``keys`` of (room_id, check); its rows, and the problems that ended.
+
+        A new problem begins at the room's last transition when that transition is recent
+        and says so (to offline; to fail with the check among the failed), else now. An
+        ended problem maps to the room's transition back to ok or warn, if that is the last.
+        """
+        wanted = set(keys)
+        ended: dict[tuple[str, str], int | None] = {}
+        with self._transaction() as conn:
+            known = {(r["room_id"], r["check_name"]): r for r in conn.execute(
+                "SELECT room_id, check_name, since, event_id FROM room_problems").fetchall()}
+            for room_id, check in sorted(wanted - set(known)):
+                last = self._last_event(conn, room_id)
+                since, event_id = now, None
+                if last is not None and last["at"] >= now - window_s and (
+                        (check == "offline" and last["to_state"] == "offline")
+                        or (last["to_state"] == "fail" and check in last["detail"].split())):
+                    since, event_id = last["at"], last["id"]
+                conn.execute("INSERT INTO room_problems (room_id, check_name, since, event_id) VALUES (?, ?, ?, ?)"
+                             " ON CONFLICT (room_id, check_name) DO NOTHING", (room_id, check, since, event_id))
+            for key in sorted(set(known) - wanted):
+                last = self._last_event(conn, key[0])
+                back = last is not None and last["to_state"] in ("ok", "warn") and last["at"] >= known[key]["since"]
+                ended[key] = last["id"] if back else None
+                conn.execute("DELETE FROM room_problems WHERE room_id = ? AND check_name = ?", key)
+            rows = conn.execute("SELECT room_id, check_name, since, event_id FROM room_problems").fetchall()
+        return [dict(r) for r in rows], ended
+
+    def _last_event(self, conn: sqlite3.Connection, room_id: str) -> sqlite3.Row | None:
+        return conn.execute("SELECT id, at, to_state, detail FROM events WHERE room_id = ? ORDER BY id DESC LIMIT 1",
+                            (room_id,)).fetchone()
+
+    def open_incidents_to_judge(self) -> list[dict[str, Any]]:
+        """Open incidents with ``members``: the rooms in them that have not recovered."""
+        with self._transaction() as conn:
+            found = [dict(r) for r in conn.execute(
+                "SELECT id, check_name, scope, unit, started_at, notified_rooms FROM incidents"
+                " WHERE resolved_at IS NULL ORDER BY id").fetchall()]
+            for inc in found:
+                inc["members"] = [r[0] for r in conn.execute(
+                    "SELECT room_id FROM incident_rooms WHERE incident_id = ? AND recovered_at IS NULL",
+                    (inc["id"],)).fetchall()]
+        return found
+
+    def apply_incidents(self, now: float, opened: Iterable[tuple[str, str, str, list[tuple[str, float, int | None]]]],
+                        joined: dict[int, list[tuple[str, float, int | None]]],
+                        recovered: dict[int, list[tuple[str, int | None]]], grown: dict[int, int],
+                        resolved: Iterable[int]) -> list[Event]:
+        """Write one sweep's judgement; the incident events (opened, grown, resolved) it wrote.
+
+        ``opened``: (check, scope, unit, rooms) with rooms as (room_id, since, onset event id);
+        ``recovered``: (room_id, the room's event back to ok) per incident. Also ends the
+        acknowledgements of rooms that are ok again, and notes when judging ran (the webhook
+        holds room events until it has).
+        """
+        events: list[Event] = []
+        with self._transaction() as conn:
+            for incident_id, rooms in recovered.items():
+                for room_id, event_id in rooms:
+                    conn.execute("UPDATE incident_rooms SET recovered_at = ?, recovery_event_id = ?"
+                                 " WHERE incident_id = ? AND room_id = ? AND recovered_at IS NULL",
+                                 (now, event_id, incident_id, room_id))
+            for check, scope, unit, rooms in opened:
+                incident_id = conn.execute(
+                    "INSERT INTO incidents (check_name, scope, unit, started_at, opened_at, peak_rooms, notified_rooms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (check, scope, unit, min(r[1] for r in rooms), now, len(rooms), len(rooms))).fetchone()[0]
+                self._join(conn, incident_id, rooms, now)
+                events.append(self._incident_event(conn, incident_id, "opened", now))
+            for incident_id, rooms in joined.items():
+                self._join(conn, incident_id, rooms, now)
+            for incident_id, count in grown.items():
+                conn.execute("UPDATE incidents SET notified_rooms = ? WHERE id = ?", (count, incident_id))
+                events.append(self._incident_event(conn, incident_id, "grown", now))
+            for incident_id in resolved:
+                conn.execute("UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL",
+                             (now, incident_id))
+                events.append(self._incident_event(conn, incident_id, "resolved", now))
+            conn.execute("UPDATE acks SET ended_at = ? WHERE kind = 'room' AND ended_at IS NULL"
+                         " AND target IN (SELECT room_id FROM rooms WHERE state = 'ok')", (now,))
+            self._set_meta(conn, "incidents_judged_at", repr(now))
+        return events
+
+    def _join(self, conn: sqlite3.Connection, incident_id: int, rooms: list[tuple[str, float, int | None]],
+              now: float) -> None:
+        for room_id, since, event_id in rooms:
+            # A room that recovered and fails again is back in (its first onset stays the one linked).
+            conn.execute(
+                "INSERT INTO incident_rooms (incident_id, room_id, since, joined_at, onset_event_id)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id, room_id) DO UPDATE SET recovered_at = NULL,"
+                " recovery_event_id = NULL", (incident_id, room_id, since, now, event_id))
+        conn.execute(
+            "UPDATE incidents SET peak_rooms = max(peak_rooms, (SELECT count(*) FROM incident_rooms"
+            " WHERE incident_id = ? AND recovered_at IS NULL)) WHERE id = ?", (incident_id, incident_id))
+
+    def _incident_event(self, conn: sqlite3.Connection, incident_id: int, kind: str, now: float) -> Event:
+        """An ``incident.KIND`` row of events, its detail a snapshot (a re-sent webhook is the same)."""
+        inc = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        active = conn.execute("SELECT count(*) FROM incident_rooms WHERE incident_id = ? AND recovered_at IS NULL",
+                              (incident_id,)).fetchone()[0]
+        snapshot = {"incident": incident_id, "check": inc["check_name"], "scope": inc["scope"], "unit": inc["unit"],
+                    "rooms": active, "peak_rooms": inc["peak_rooms"], "started_at": inc["started_at"],
+                    "resolved_at": inc["resolved_at"]}
+        return self._add_event(conn, Event("", now, None, f"incident.{kind}",
+                                           json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"))))
+
+    def incidents_judged_at(self) -> float | None:
+        """When the last sweep judged incidents (None: never)."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'incidents_judged_at'").fetchone()
+        return float(row[0]) if row else None
+
+    def claimed_events(self, event_ids: Iterable[int]) -> set[int]:
+        """Which of these room events an incident stands for (the webhook sends the incident instead)."""
+        ids = sorted(set(event_ids))
+        if not ids:
+            return set()
+        marks = ", ".join("?" * len(ids))
+        rows = self._conn().execute(
+            f"SELECT onset_event_id FROM incident_rooms WHERE onset_event_id IN ({marks})"
+            f" UNION SELECT recovery_event_id FROM incident_rooms WHERE recovery_event_id IN ({marks})",
+            (*ids, *ids)).fetchall()
+        return {r[0] for r in rows}
+
+    def incidents(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Incidents newest first; ``status`` 'open' or 'resolved' (None: both). With ``rooms`` (active)."""
+        where = {"open": "WHERE resolved_at IS NULL", "resolved": "WHERE resolved_at IS NOT NULL"}.get(status or "", "")
+        conn = self._conn()
+        found = [dict(r) for r in conn.execute(
+            f"SELECT * FROM incidents {where} ORDER BY id DESC LIMIT ?", (limit,)).fetchall()]
+        for inc in found:
+            self._incident_details(conn, inc)
+        return found
+
+    def incident(self, incident_id: int) -> dict[str, Any] | None:
+        conn = self._conn()
+        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return self._incident_details(conn, dict(row)) if row else None
+
+    def _incident_details(self, conn: sqlite3.Connection, inc: dict[str, Any]) -> dict[str, Any]:
+        inc["members"] = [dict(r) for r in conn.execute(
+            "SELECT incident_rooms.room_id, coalesce(rooms.admin_unit, rooms.unit, '') AS unit,"
+            " coalesce(rooms.admin_name, rooms.name, '') AS name, since, joined_at, recovered_at"
+            " FROM incident_rooms LEFT JOIN rooms ON rooms.room_id = incident_rooms.room_id"
+            " WHERE incident_id = ? ORDER BY joined_at, incident_rooms.room_id", (inc["id"],)).fetchall()]
+        inc["acks"] = self._acks(conn, "incident", str(inc["id"]))
+        return inc
+
+    def _acks(self, conn: sqlite3.Connection, kind: str, target: str) -> list[dict[str, Any]]:
+        rows = conn.execute("SELECT id, at, actor, note, ended_at FROM acks WHERE kind = ? AND target = ?"
+                            " ORDER BY at, id", (kind, target)).fetchall()
+        return [dict(r) for r in rows]
+
+    def open_incident_rooms(self) -> dict[str, list[int]]:
+        """room_id -> ids of the open incidents it is in (not recovered), for the room rows."""
+        rows = self._conn().execute(
+            "SELECT incident_rooms.room_id, incident_rooms.incident_id FROM incident_rooms JOIN incidents"
+            " ON incidents.id = incident_rooms.incident_id WHERE incidents.resolved_at IS NULL"
+            " AND incident_rooms.recovered_at IS NULL ORDER BY incident_rooms.incident_id").fetchall()
+        out: dict[str, list[int]] = {}
+        for room_id, incident_id in rows:
+            out.setdefault(room_id, []).append(incident_id)
+        return out
+
+    def acknowledged_incidents(self) -> set[int]:
+        rows = self._conn().execute("SELECT DISTINCT target FROM acks WHERE kind = 'incident'").fetchall()
+        return {int(r[0]) for r in rows}
+
+    def room_acks(self) -> dict[str, dict[str, Any]]:
+        """room_id -> its latest acknowledgement still in force (the room is not ok again yet)."""
+        rows = self._conn().execute(
+            "SELECT target, id, at, actor, note FROM acks WHERE kind = 'room' AND ended_at IS NULL ORDER BY at, id")
+        return {r["target"]: dict(r) for r in rows.fetchall()}
+
+    def add_ack(self, kind: str, target: str, actor: str, note: str, now: float) -> dict[str, Any]:
+        with self._transaction() as conn:
+            row = conn.execute("INSERT INTO acks (kind, target, at, actor, note) VALUES (?, ?, ?, ?, ?)"
+                               " RETURNING id, at, actor, note, ended_at", (kind, target, now, actor, note)).fetchone()
+        return dict(row)
+
 
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)

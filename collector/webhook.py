@@ -14,6 +14,13 @@ Each answer is one of three outcomes (``classify``): 2xx delivered; 408, 429,
 answer (4xx, 3xx) is refused for good: logged, counted, and the cursor moves on.
 A new cursor starts at the newest event, so a first start does not send the
 whole history.
+
+Incidents (collector.incidents): a room's transition that an incident stands for
+is not sent; the incident's own ``opened``, ``grown`` and ``resolved`` rows of the
+same events table are, in the same order and with the same guarantees. So that a
+room's transition can still be folded into an incident that opens a little later,
+each waits until the sweep has judged incidents ``hold_s`` after it (the
+incident window); the ones after it wait too, so the order holds.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ BATCH = 100  # events read per query
 TIMEOUT_S = 10.0
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
+HELD_RECHECK_S = 0.5  # how often held events are looked at again
 
 # Runs a job on the single writer thread (``Writer.call``): cursor writes never race ingest.
 WriterCall = Callable[[Callable[[Store], Any]], Awaitable[Any]]
@@ -60,9 +68,25 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
+def incident_event_json(event: Event) -> dict[str, Any]:
+    """An incident's notification (room_id '', to_state ``incident.KIND``) from the snapshot it stored."""
+    snap = json.loads(event.detail)
+    return {
+        "id": event.id, "type": "incident", "event": event.to_state.removeprefix("incident."), "at": iso(event.at),
+        "incident": {"id": snap["incident"], "check": snap["check"], "scope": snap["scope"],
+                     "unit": snap["unit"] or None, "rooms": snap["rooms"], "peak_rooms": snap["peak_rooms"],
+                     "started_at": iso(snap["started_at"]), "resolved_at": iso(snap["resolved_at"])},
+    }
+
+
 def body_bytes(event: Event) -> bytes:
     """The exact bytes POSTed (and signed) for ``event``."""
-    return json.dumps(event_json(event), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    doc = incident_event_json(event) if is_incident(event) else event_json(event)
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def is_incident(event: Event) -> bool:
+    return event.room_id == "" and event.to_state.startswith("incident.")
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -130,13 +154,15 @@ class DeliveryStats:
     delivered: int = 0
     failed: int = 0  # refused for good
     retries: int = 0
+    coalesced: int = 0  # room transitions not sent because an incident stands for them
     last_success: float | None = None  # Unix time of the last 2xx
 
 
 class Notifier:
     """Delivers the events table to one URL, in order of id, from the persisted cursor."""
 
-    def __init__(self, url: str, secret: str, store: Store, write: WriterCall, *, poll_s: float = POLL_S) -> None:
+    def __init__(self, url: str, secret: str, store: Store, write: WriterCall, *, poll_s: float = POLL_S,
+                 hold_s: float = 0.0) -> None:
         if not secret:
             raise ValueError("a webhook needs a secret to sign with")
         self.url = url
@@ -144,6 +170,7 @@ class Notifier:
         self._store = store
         self._write = write
         self._poll_s = poll_s
+        self._hold_s = hold_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = DeliveryStats()
@@ -178,9 +205,29 @@ class Notifier:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_s)
                     continue
-                for event in events:
-                    await self._deliver(client, event)
+                ready = await asyncio.to_thread(self._judged, events)
+                claimed = await asyncio.to_thread(self._store.claimed_events,
+                                                  [e.id for e in ready if e.id is not None and not is_incident(e)])
+                for event in ready:
+                    if event.id in claimed:
+                        self.stats.coalesced += 1
+                    else:
+                        await self._deliver(client, event)
                     await self._move_cursor(event)
+                if len(ready) < len(events):
+                    await asyncio.sleep(HELD_RECHECK_S)  # the next sweep judges more of them
+
+    def _judged(self, events: list[Event]) -> list[Event]:
+        """The leading events incident judging is done with; the rest wait (in order)."""
+        if not self._hold_s:
+            return events
+        judged = self._store.incidents_judged_at()
+        ready = []
+        for event in events:
+            if not is_incident(event) and (judged is None or event.at + self._hold_s > judged):
+                break
+            ready.append(event)
+        return ready
 
     async def _move_cursor(self, event: Event) -> None:
         assert event.id is not None

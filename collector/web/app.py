@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from collector import probe
+from collector import incidents, probe
 from collector.ingest import Validator, Writer
 from collector.status import iso
 from collector.store import Store
@@ -58,7 +58,8 @@ def open_gap(store: Store, now: float, reason: str, since: float | None = None) 
 
 
 async def _sweep_forever(rt: Runtime) -> None:
-    """Write offline transitions every few seconds; purge old history every hour, a little at a time."""
+    """Write offline transitions and judge incidents every few seconds; purge old history every hour, a little
+    at a time."""
     last_purge = 0.0
     last_sweep = time.time()
     purging = False
@@ -75,6 +76,8 @@ async def _sweep_forever(rt: Runtime) -> None:
             last_sweep = now
             events = await rt.writer.call(
                 lambda store: store.mark_offline(now, rt.config.offline_factor, rt.heard_since))
+            # Right after the offline transitions, so rooms that just went silent count too.
+            events += await rt.writer.call(lambda store: incidents.sweep(store, rt.config.incidents, now))
             if events:
                 rt.publish(events)
             if not purging and now - last_purge > PURGE_EVERY_S:
@@ -110,7 +113,8 @@ def create_app(config: ServeConfig) -> Starlette:
         rt.writer.start(asyncio.get_running_loop())
         notifier = None
         if config.webhook:
-            notifier = Notifier(config.webhook, config.webhook_secret or "", store, rt.writer.call)
+            notifier = Notifier(config.webhook, config.webhook_secret or "", store, rt.writer.call,
+                                hold_s=incidents.hold_s(config.incidents))
             rt.counters.webhook = notifier.stats
             rt.listeners.append(notifier.wake)
             await notifier.start()

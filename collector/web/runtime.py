@@ -12,6 +12,7 @@ from typing import Callable
 
 from starlette.requests import Request
 
+from collector.incidents import DEFAULT_MIN_ROOMS, DEFAULT_WINDOW_S, Settings
 from collector.ingest import Validator, Writer
 from collector.probe.http import DEFAULT_MAX_TRANSFERS
 from collector.ratelimit import FailureLimiter
@@ -30,6 +31,12 @@ class ServeConfig:
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     sweep_interval_s: float = 2.0
     probe_max_transfers: int = DEFAULT_MAX_TRANSFERS
+    incident_min_rooms: int = DEFAULT_MIN_ROOMS
+    incident_window_s: float = DEFAULT_WINDOW_S
+
+    @property
+    def incidents(self) -> Settings:
+        return Settings(min_rooms=self.incident_min_rooms, window_s=self.incident_window_s)
 
 
 @dataclass
