@@ -194,7 +194,11 @@ WEBHOOK_SECRET = "outbox-secret-4f1c9a7e2b"
 
 
 def webhook_args(tmp_path: Path, url: str) -> tuple[str, ...]:
-    """``serve`` options for a webhook to ``url``, signed with WEBHOOK_SECRET (in a file under tmp_path)."""
+    """``serve`` options for a webhook to ``url``, signed with WEBHOOK_SECRET (in a file under tmp_path).
+
+    Room events wait the incident window before they are sent (they may become part of an
+    incident): one second keeps the tests quick; tests of incidents pass their own after this.
+    """
     secret = tmp_path / "webhook-secret"
     secret.write_text(WEBHOOK_SECRET + "\n")
-    return ("--webhook", url, "--webhook-secret-file", str(secret))
+    return ("--webhook", url, "--webhook-secret-file", str(secret), "--incident-window", "1")

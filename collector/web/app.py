@@ -25,6 +25,7 @@ from collector.ingest import Validator, Writer
 from collector.status import iso
 from collector.store import Store
 from collector.web import api, audit, dashboard, heartbeat, login, metrics
+from collector.web import incidents as incident_pages
 from collector.web.runtime import Runtime, ServeConfig, runtime
 from collector.webhook import CURSOR as WEBHOOK_CURSOR
 from collector.webhook import Notifier
@@ -135,6 +136,7 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/healthz", healthz),
         *heartbeat.routes(),
         *api.routes(),
+        *incident_pages.routes(),
         *dashboard.routes(),
         *login.routes(),
         *audit.routes(),

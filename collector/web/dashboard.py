@@ -1,6 +1,6 @@
 """The dashboard: server-rendered HTML (Jinja2), no JavaScript, refreshes itself.
 
-    /                 summary counts, rooms grouped by unit, worst first; ?unit= ?status= ?page=
+    /                 open incidents, summary counts, rooms grouped by unit, worst first; ?unit= ?status= ?page=
     /rooms/{id}       one room: checks, devices, network figures, recent events and how long each lasted
     /report?days=N    the compliance report per unit
 Every page takes ?lang=vi|en; the default is ``serve --lang``.
@@ -23,6 +23,7 @@ from collector.status import SEVERITY, STATUSES, counts
 from collector.views import RoomView, room_view, room_views
 from collector.web.api import BadQuery, int_param
 from collector.web.auth import principal, require, visible_rooms
+from collector.web.incidents import needs_someone, visible
 from collector.web.pages import render as _page
 from collector.web.runtime import runtime
 
@@ -42,6 +43,7 @@ async def overview(request: Request) -> Response:
     rt = runtime(request)
     rows = visible_rooms(request, await run_in_threadpool(rt.store.rooms))
     views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
+    incidents, incident_of, acked, room_acks = await run_in_threadpool(_incident_marks, request)
     units = sorted({v.unit for v in views if v.unit})
     unit = request.query_params.get("unit", "")
     status = request.query_params.get("status", "")
@@ -56,7 +58,19 @@ async def overview(request: Request) -> Response:
     return await run_in_threadpool(
         _page, request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
         groups=_group(on_page), units=units, unit=unit, status=status, shown=len(shown), page=page, pages=pages,
+        incidents=incidents, incident_of=incident_of, acked_incidents=acked, room_acks=room_acks,
+        needs_someone=needs_someone(views, incident_of, acked, room_acks),
     )
+
+
+def _incident_marks(request: Request) -> tuple[list[dict[str, Any]], dict[str, list[int]], set[int], dict[str, Any]]:
+    """Open incidents the principal sees, room -> its open incidents, acknowledged incidents, room acks."""
+    store = runtime(request).store
+    who = principal(request)
+    shown = [v for v in (visible(who, inc) for inc in store.incidents("open", limit=1000)) if v is not None]
+    for inc in shown:
+        inc["active"] = [m for m in inc["members"] if m["recovered_at"] is None]
+    return shown, store.open_incident_rooms(), store.acknowledged_incidents(), store.room_acks()
 
 
 def _durations(events: list[Any], now: float) -> list[tuple[Any, float, bool]]:
@@ -79,8 +93,10 @@ async def room_page(request: Request) -> Response:
     events = await run_in_threadpool(rt.store.events, room_id, 0.0, EVENTS_SHOWN)
     body = json.loads(row["body"]) if row["body"] else None
     checks = sorted(body["checks"], key=lambda c: -SEVERITY.get(c["status"], -1)) if body else []
+    _, incident_of, _, room_acks = await run_in_threadpool(_incident_marks, request)
     return _page(request, "room.html", room=room_view(row, now, rt.config.offline_factor, rt.heard_since), heartbeat=body,
-                 checks=checks, events=_durations(events, now))
+                 checks=checks, events=_durations(events, now), incident_ids=incident_of.get(room_id, []),
+                 room_ack=room_acks.get(room_id))
 
 
 async def report_page(request: Request) -> Response:
