@@ -151,3 +151,22 @@ def test_a_room_ack_ends_when_the_room_is_ok_again(store: Store) -> None:
     post(store, "room-1", 2, NOW + 2, "ok")
     sweep(store, S, NOW + 3)
     assert store.room_acks() == {}
+
+
+def test_a_version_3_database_gets_the_incident_tables(tmp_path: Path) -> None:
+    import sqlite3
+
+    from collector.store import SCHEMA_VERSION
+
+    db = tmp_path / "v3.db"
+    Store(db).close()
+    with sqlite3.connect(db) as conn:  # back to what version 3 had
+        for table in ("incidents", "incident_rooms", "room_problems", "acks"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("PRAGMA user_version=3")
+    store = Store(db)
+    try:
+        assert store._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 4
+        assert store.incidents() == [] and store.room_acks() == {}
+    finally:
+        store.close()
