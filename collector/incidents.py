@@ -170,7 +170,9 @@ def sweep(store: Store, settings: Settings, now: float | None = None) -> list[Ev
     incidents = [OpenIncident(i["id"], i["check_name"], i["scope"], i["unit"], i["started_at"],
                               frozenset(i["members"]), i["notified_rooms"]) for i in store.open_incidents_to_judge()]
     check_of = {i.id: i.check for i in incidents}
-    judged = plan(problems, store.unit_sizes(), incidents, now, settings)
+    # Unit sizes only matter for a new incident, which needs a recent onset.
+    recent = any(p.since >= now - settings.window_s for p in problems)
+    judged = plan(problems, store.unit_sizes() if recent else {}, incidents, now, settings)
     return store.apply_incidents(
         now,
         opened=[(n.check, n.scope, n.unit, [_member(p) for p in n.rooms]) for n in judged.opened],

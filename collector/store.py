@@ -846,9 +846,11 @@ class Store:
         """
         wanted = set(keys)
         ended: dict[tuple[str, str], int | None] = {}
+        known = {(r["room_id"], r["check_name"]): r for r in self._conn().execute(
+            "SELECT room_id, check_name, since, event_id FROM room_problems").fetchall()}
+        if wanted == set(known):  # the usual sweep: nothing began or ended, nothing to write
+            return [dict(r) for r in known.values()], ended
         with self._transaction() as conn:
-            known = {(r["room_id"], r["check_name"]): r for r in conn.execute(
-                "SELECT room_id, check_name, since, event_id FROM room_problems").fetchall()}
             for room_id, check in sorted(wanted - set(known)):
                 last = self._last_event(conn, room_id)
                 since, event_id = now, None
@@ -872,14 +874,14 @@ class Store:
 
     def open_incidents_to_judge(self) -> list[dict[str, Any]]:
         """Open incidents with ``members``: the rooms in them that have not recovered."""
-        with self._transaction() as conn:
-            found = [dict(r) for r in conn.execute(
-                "SELECT id, check_name, scope, unit, started_at, notified_rooms FROM incidents"
-                " WHERE resolved_at IS NULL ORDER BY id").fetchall()]
-            for inc in found:
-                inc["members"] = [r[0] for r in conn.execute(
-                    "SELECT room_id FROM incident_rooms WHERE incident_id = ? AND recovered_at IS NULL",
-                    (inc["id"],)).fetchall()]
+        conn = self._conn()
+        found = [dict(r) for r in conn.execute(
+            "SELECT id, check_name, scope, unit, started_at, notified_rooms FROM incidents"
+            " WHERE resolved_at IS NULL ORDER BY id").fetchall()]
+        for inc in found:
+            inc["members"] = [r[0] for r in conn.execute(
+                "SELECT room_id FROM incident_rooms WHERE incident_id = ? AND recovered_at IS NULL",
+                (inc["id"],)).fetchall()]
         return found
 
     def apply_incidents(self, now: float, opened: Iterable[tuple[str, str, str, list[tuple[str, float, int | None]]]],
@@ -916,8 +918,9 @@ class Store:
                 conn.execute("UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL",
                              (now, incident_id))
                 events.append(self._incident_event(conn, incident_id, "resolved", now))
+            # Per acknowledgement in force (few), not per room: no scan of 10,000 rooms every sweep.
             conn.execute("UPDATE acks SET ended_at = ? WHERE kind = 'room' AND ended_at IS NULL"
-                         " AND target IN (SELECT room_id FROM rooms WHERE state = 'ok')", (now,))
+                         " AND (SELECT state FROM rooms WHERE rooms.room_id = acks.target) = 'ok'", (now,))
             self._set_meta(conn, "incidents_judged_at", repr(now))
         return events
 

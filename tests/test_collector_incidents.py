@@ -24,6 +24,7 @@ from tests.daemon_helpers import wait_for
 from tests.test_collector_auth import login
 from tests.test_collector_webhook import Receiver, receiver  # noqa: F401 (receiver is a fixture)
 
+BUILD = Path(__file__).resolve().parent.parent / "build"
 FAST = ("--incident-window", "5", "--sweep-interval", "0.5")
 PASSWORD = "incident-pass-2026"
 
@@ -171,6 +172,7 @@ def test_ack_on_the_dashboard_in_chromium(tmp_path: Path) -> None:
             assert "is-acked" in page and "MCU vendor called" in page
             assert needs(page) == 2  # the city incident's rooms are taken care of; still shown
             assert page.count('class="room"') == 14
+            br.screenshot(BUILD / "dashboard-incidents.png")
             page = br.open(f"{c.url}/rooms/b-1?lang=en")
             br.evaluate("document.getElementById('note-room').value = 'technician on the way'")
             page = br.click("ack-room")
