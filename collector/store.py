@@ -904,7 +904,8 @@ class Store:
                                  (now, event_id, incident_id, room_id))
             for check, scope, unit, rooms in opened:
                 incident_id = conn.execute(
-                    "INSERT INTO incidents (check_name, scope, unit, started_at, opened_at, peak_rooms, notified_rooms)"
+                    "INSERT INTO incidents (check_name, scope, unit, started_at, opened_at, peak_rooms,"
+                    " notified_rooms)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (check, scope, unit, min(r[1] for r in rooms), now, len(rooms), len(rooms))).fetchone()[0]
                 self._join(conn, incident_id, rooms, now)
@@ -932,9 +933,10 @@ class Store:
                 "INSERT INTO incident_rooms (incident_id, room_id, since, joined_at, onset_event_id)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id, room_id) DO UPDATE SET recovered_at = NULL,"
                 " recovery_event_id = NULL", (incident_id, room_id, since, now, event_id))
-        conn.execute(
-            "UPDATE incidents SET peak_rooms = max(peak_rooms, (SELECT count(*) FROM incident_rooms"
-            " WHERE incident_id = ? AND recovered_at IS NULL)) WHERE id = ?", (incident_id, incident_id))
+        active = conn.execute("SELECT count(*) FROM incident_rooms WHERE incident_id = ? AND recovered_at IS NULL",
+                              (incident_id,)).fetchone()[0]
+        conn.execute("UPDATE incidents SET peak_rooms = ? WHERE id = ? AND peak_rooms < ?",
+                     (active, incident_id, active))
 
     def _incident_event(self, conn: sqlite3.Connection, incident_id: int, kind: str, now: float) -> Event:
         """An ``incident.KIND`` row of events, its detail a snapshot (a re-sent webhook is the same)."""
@@ -966,7 +968,8 @@ class Store:
 
     def incidents(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Incidents newest first; ``status`` 'open' or 'resolved' (None: both). With ``rooms`` (active)."""
-        where = {"open": "WHERE resolved_at IS NULL", "resolved": "WHERE resolved_at IS NOT NULL"}.get(status or "", "")
+        where = {"open": "WHERE resolved_at IS NULL",
+                 "resolved": "WHERE resolved_at IS NOT NULL"}.get(status or "", "")
         conn = self._conn()
         found = [dict(r) for r in conn.execute(
             f"SELECT * FROM incidents {where} ORDER BY id DESC LIMIT ?", (limit,)).fetchall()]
@@ -1017,7 +1020,8 @@ class Store:
     def add_ack(self, kind: str, target: str, actor: str, note: str, now: float) -> dict[str, Any]:
         with self._transaction() as conn:
             row = conn.execute("INSERT INTO acks (kind, target, at, actor, note) VALUES (?, ?, ?, ?, ?)"
-                               " RETURNING id, at, actor, note, ended_at", (kind, target, now, actor, note)).fetchone()
+                               " RETURNING id, at, actor, note, ended_at",
+                               (kind, target, now, actor, note)).fetchone()
         return dict(row)
 
 

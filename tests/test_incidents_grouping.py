@@ -16,7 +16,8 @@ NOW = 1_800_000_000.0
 S = Settings(min_rooms=5, window_s=180)
 
 
-def problems(n: int, check: str = "mcu.tcp", unit: str = "A", since: float = NOW - 30, first: int = 0) -> list[Problem]:
+def problems(n: int, check: str = "mcu.tcp", unit: str = "A", since: float = NOW - 30,
+             first: int = 0) -> list[Problem]:
     return [Problem(f"r{i:03d}", unit, check, since) for i in range(first, first + n)]
 
 
