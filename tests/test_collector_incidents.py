@@ -129,6 +129,9 @@ def test_ack_through_the_api_with_roles_and_unit_scope(tmp_path: Path) -> None:
         assert post(c, f"/api/v1/incidents/{unit['id']}/ack", operator_a, {"note": "x"}).status_code == 404
         assert post(c, "/api/v1/rooms/b-1/ack", operator_a, {}).status_code == 404
         assert post(c, f"/api/v1/incidents/{city['id']}/ack", viewer, {"note": "x"}).status_code == 403
+        # ... and may not acknowledge it for the whole city, only its own rooms.
+        assert post(c, f"/api/v1/incidents/{city['id']}/ack", operator_a, {"note": "x"}).status_code == 403
+        assert post(c, "/api/v1/rooms/a-1/ack", operator_a, {"note": "our technician"}).status_code == 200
         assert post(c, f"/api/v1/incidents/{city['id']}/ack", operator, content=b"{not json").status_code == 422
         assert post(c, f"/api/v1/incidents/{city['id']}/ack", operator, {"note": "y" * 1001}).status_code == 422
         assert post(c, "/api/v1/incidents/999/ack", operator, {}).status_code == 404
@@ -146,6 +149,7 @@ def test_ack_through_the_api_with_roles_and_unit_scope(tmp_path: Path) -> None:
         audit = [(e["action"], e["actor"], e["target"], e["detail"]) for e in c.get("/api/v1/audit").json()["audit"]]
         assert ("incident.ack", "token:duty", f"#{city['id']}", "MCU vendor called, ticket 4711") in audit
         assert ("room.ack", "token:duty", "b-1", "technician on the way") in audit
+        assert ("room.ack", "token:duty-a", "a-1", "our technician") in audit
 
 
 def needs(page: str) -> int:

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.accounts import VIEWER
+from collector.accounts import OPERATOR, VIEWER
 from collector.report import compliance
 from collector.status import SEVERITY, STATUSES, counts
 from collector.views import RoomView, room_view, room_views
 from collector.web.api import BadQuery, int_param
 from collector.web.auth import principal, require, visible_rooms
-from collector.web.incidents import needs_someone, visible
+from collector.web.incidents import may_ack, needs_someone, visible
 from collector.web.pages import render as _page
 from collector.web.runtime import runtime
 
@@ -70,6 +70,7 @@ def _incident_marks(request: Request) -> tuple[list[dict[str, Any]], dict[str, l
     shown = [v for v in (visible(who, inc) for inc in store.incidents("open", limit=1000)) if v is not None]
     for inc in shown:
         inc["active"] = [m for m in inc["members"] if m["recovered_at"] is None]
+        inc["may_ack"] = who.allows(OPERATOR) and may_ack(who, inc)
     return shown, store.open_incident_rooms(), store.acknowledged_incidents(), store.room_acks()
 
 

@@ -8,6 +8,8 @@
 
 An account limited to units sees an incident when it is one of its units' or holds
 one of their rooms, and then only those rooms; any other incident or room is 404.
+It acknowledges its units' incidents and rooms only: a city-wide incident is for an
+account of every unit (403).
 Every acknowledgement goes to the audit trail. An acknowledged item stays on the
 dashboard but no longer counts as needing someone (``needs_someone``).
 """
@@ -35,6 +37,7 @@ from collector.web.runtime import runtime
 MAX_NOTE = 1000
 MAX_BODY = 8192
 TROUBLED = ("fail", "offline")  # the statuses that need someone
+CITY_WIDE = "a city-wide incident is acknowledged by an account for every unit; acknowledge your rooms instead"
 
 
 class BadAck(ValueError):
@@ -49,6 +52,11 @@ def visible(who: Principal, inc: dict[str, Any]) -> dict[str, Any] | None:
     if not members and not (inc["scope"] == "unit" and who.sees(inc["unit"])):
         return None
     return {**inc, "members": members}
+
+
+def may_ack(who: Principal, inc: dict[str, Any]) -> bool:
+    """A city-wide incident is acknowledged by an account for every unit; a unit's, by one for that unit too."""
+    return not who.units or (inc["scope"] == "unit" and who.sees(inc["unit"]))
 
 
 def timeline(members: Iterable[dict[str, Any]]) -> list[tuple[float, int]]:
@@ -173,6 +181,8 @@ async def ack_incident(request: Request) -> Response:
     inc = await _visible_incident(request)
     if inc is None:
         return JSONResponse({"error": f"no incident {request.path_params['incident_id']!r}"}, status_code=404)
+    if not may_ack(principal(request), inc):
+        return JSONResponse({"error": CITY_WIDE}, status_code=403)
     try:
         note = await _json_note(request)
     except BadAck as err:
@@ -215,6 +225,8 @@ async def ack_incident_form(request: Request) -> Response:
     inc = await _visible_incident(request)
     if inc is None:
         return render(request, "missing.html", status_code=404, room_id=f"#{request.path_params['incident_id']}")
+    if not may_ack(principal(request), inc):
+        return render(request, "forbidden.html", status_code=403)
     got = await _form_note(request)
     if isinstance(got, Response):
         return got
