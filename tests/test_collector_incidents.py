@@ -145,6 +145,9 @@ def test_ack_through_the_api_with_roles_and_unit_scope(tmp_path: Path) -> None:
         assert post(c, "/api/v1/rooms/nope/ack", operator, {}).status_code == 404
         r = post(c, "/api/v1/rooms/b-1/ack", operator, {"note": "technician on the way"})
         assert r.status_code == 200 and r.json()["ack"]["by"] == "token:duty"
+        room = c.get("/api/v1/rooms/b-1").json()
+        assert room["incidents"] == [unit["id"]] and room["ack"]["note"] == "technician on the way"
+        assert c.get("/api/v1/rooms/b-3").json()["ack"] is None
         assert c.get("/api/v1/incidents", params={"status": "bogus"}).status_code == 422
         audit = [(e["action"], e["actor"], e["target"], e["detail"]) for e in c.get("/api/v1/audit").json()["audit"]]
         assert ("incident.ack", "token:duty", f"#{city['id']}", "MCU vendor called, ticket 4711") in audit

@@ -68,7 +68,19 @@ async def room(request: Request) -> Response:
     out: dict[str, Any] = room_view(row, time.time(), rt.config.offline_factor, rt.heard_since).api()
     out["heartbeat"] = json.loads(row["body"]) if row["body"] else None
     out["streams"] = [_stream_json(st) for st in await run_in_threadpool(rt.store.streams, room_id)]
+    out.update(await run_in_threadpool(_incident_fields, rt.store, room_id))
     return JSONResponse(out)
+
+
+def _incident_fields(store: Any, room_id: str) -> dict[str, Any]:
+    """The open incidents the room is part of, and the acknowledgement of its problem in force."""
+    ack = store.room_acks().get(room_id)
+    return {"incidents": store.open_incident_rooms().get(room_id, []), "ack": ack_json(ack) if ack else None}
+
+
+def ack_json(ack: dict[str, Any]) -> dict[str, Any]:
+    """An acknowledgement (of an incident or a room's problem): when, by whom, the note."""
+    return {"at": iso(ack["at"]), "by": ack["actor"], "note": ack["note"]}
 
 
 def _stream_json(stream: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from collector.accounts import OPERATOR, VIEWER, Principal
 from collector.status import iso
 from collector.views import RoomView, room_view
-from collector.web.api import BadQuery, int_param
+from collector.web.api import BadQuery, ack_json, int_param
 from collector.web.auth import client_address, principal, require
 from collector.web.login import read_form
 from collector.web.pages import render
@@ -71,10 +71,6 @@ def timeline(members: Iterable[dict[str, Any]]) -> list[tuple[float, int]]:
         count += steps[at]
         points.append((at, count))
     return points
-
-
-def ack_json(ack: dict[str, Any]) -> dict[str, Any]:
-    return {"at": iso(ack["at"]), "by": ack["actor"], "note": ack["note"]}
 
 
 def incident_json(inc: dict[str, Any]) -> dict[str, Any]:
