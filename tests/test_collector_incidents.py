@@ -198,3 +198,25 @@ def test_ack_on_the_dashboard_in_chromium(tmp_path: Path) -> None:
         assert r.status_code == 403
         actions = [(e["action"], e["actor"]) for e in c.get("/api/v1/audit").json()["audit"]]
         assert ("incident.ack", "duty.officer") in actions and ("room.ack", "duty.officer") in actions
+
+
+def test_an_open_incident_survives_sigkill_and_its_resolved_is_sent_once(tmp_path: Path, receiver: Receiver) -> None:
+    rooms = [f"room-{i}" for i in range(1, 7)]
+    args = (*webhook_args(tmp_path, receiver.url), *FAST)
+    with running_collector(tmp_path, rooms=rooms, extra_args=args) as c, httpx.Client(timeout=30) as client:
+        for room in rooms:
+            send(client, c, room, 1, "fail")
+        wait_for(lambda: "opened" in incident_events(receiver), what="incident opened")
+        c.process.kill()  # SIGKILL: nothing flushed
+        c.process.wait()
+        c.start()
+        (inc,) = c.get("/api/v1/incidents", params={"status": "open"}).json()["incidents"]
+        assert inc["rooms"] == 6
+        for room in rooms:
+            send(client, c, room, 2, "ok")
+        wait_for(lambda: "resolved" in incident_events(receiver), what="incident resolved")
+        time.sleep(7)
+        unique = list({b["id"]: b for b in bodies(receiver)}.values())  # a re-send repeats an id
+        assert [b["event"] for b in unique if b.get("type") == "incident"] == ["opened", "resolved"]
+        assert [b for b in unique if "type" not in b] == []  # none of the 12 room transitions
+        assert len(c.get("/api/v1/events", params={"limit": 100}).json()["events"]) == 12
