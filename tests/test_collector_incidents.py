@@ -180,6 +180,12 @@ def test_ack_on_the_dashboard_in_chromium(tmp_path: Path) -> None:
             assert needs(page) == 2  # the city incident's rooms are taken care of; still shown
             assert page.count('class="room"') == 14
             br.screenshot(BUILD / "dashboard-incidents.png")
+            page = br.open(f"{c.url}/incidents/{city['id']}")
+            assert page.count('class="member"') == 6 and 'id="timeline"' in page and vi["rooms_over_time"] in page
+            assert "MCU vendor called" in page and vi["incident_status_open"] in page
+            br.screenshot(BUILD / "dashboard-incident.png")
+            page = br.open(f"{c.url}/incidents/999")
+            assert vi["incident_not_found"].format(id=999) in page
             page = br.open(f"{c.url}/rooms/b-1?lang=en")
             br.evaluate("document.getElementById('note-room').value = 'technician on the way'")
             page = br.click("ack-room")

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.accounts import OPERATOR, VIEWER
+from collector.accounts import VIEWER
 from collector.report import compliance
 from collector.status import SEVERITY, STATUSES, counts
 from collector.views import RoomView, room_view, room_views
 from collector.web.api import BadQuery, int_param
 from collector.web.auth import principal, require, visible_rooms
-from collector.web.incidents import may_ack, needs_someone, visible
+from collector.web.incidents import needs_someone, page_incident, visible
 from collector.web.pages import render as _page
 from collector.web.runtime import runtime
 
@@ -67,10 +67,8 @@ def _incident_marks(request: Request) -> tuple[list[dict[str, Any]], dict[str, l
     """Open incidents the principal sees, room -> its open incidents, acknowledged incidents, room acks."""
     store = runtime(request).store
     who = principal(request)
-    shown = [v for v in (visible(who, inc) for inc in store.incidents("open", limit=1000)) if v is not None]
-    for inc in shown:
-        inc["active"] = [m for m in inc["members"] if m["recovered_at"] is None]
-        inc["may_ack"] = who.allows(OPERATOR) and may_ack(who, inc)
+    shown = [page_incident(who, v) for v in (visible(who, inc) for inc in store.incidents("open", limit=1000))
+             if v is not None]
     return shown, store.open_incident_rooms(), store.acknowledged_incidents(), store.room_acks()
 
 

@@ -4,6 +4,7 @@
     GET  /api/v1/incidents/{id}                               one, with its rooms and count over time
     POST /api/v1/incidents/{id}/ack   {"note": "..."}         operator: acknowledge an incident
     POST /api/v1/rooms/{id}/ack       {"note": "..."}         operator: acknowledge a room's problem
+    GET  /incidents/{id}                                      the dashboard's page of one incident
     POST /incidents/{id}/ack, /rooms/{id}/ack                 the same from the dashboard (form, 303 back)
 
 An account limited to units sees an incident when it is one of its units' or holds
@@ -29,7 +30,7 @@ from collector.accounts import OPERATOR, VIEWER, Principal
 from collector.status import iso
 from collector.views import RoomView, room_view
 from collector.web.api import BadQuery, ack_json, int_param
-from collector.web.auth import client_address, principal, require
+from collector.web.auth import client_address, principal, require, safe_next
 from collector.web.login import read_form
 from collector.web.pages import render
 from collector.web.runtime import runtime
@@ -203,12 +204,13 @@ async def ack_room(request: Request) -> Response:
 
 # ---- the dashboard's forms (the Origin check of collector.web.auth stops other sites) ----
 
-async def _form_note(request: Request) -> tuple[str, str] | Response:
+async def _form_note(request: Request) -> tuple[str, str, str] | Response:
+    """The form's note, language and the local page to go back to."""
     form = await read_form(request)
     if form is None:
         return Response("413 form too large\n", status_code=413, media_type="text/plain")
     try:
-        return _checked_note(form.get("note", "")), form.get("lang", "")
+        return _checked_note(form.get("note", "")), form.get("lang", ""), safe_next(form.get("next"))
     except BadAck as err:
         return Response(f"422 {err}\n", status_code=422, media_type="text/plain")
 
@@ -220,15 +222,16 @@ def _lang_query(lang: str) -> str:
 async def ack_incident_form(request: Request) -> Response:
     inc = await _visible_incident(request)
     if inc is None:
-        return render(request, "missing.html", status_code=404, room_id=f"#{request.path_params['incident_id']}")
+        return render(request, "incident_missing.html", status_code=404,
+                      incident_id=request.path_params["incident_id"])
     if not may_ack(principal(request), inc):
         return render(request, "forbidden.html", status_code=403)
     got = await _form_note(request)
     if isinstance(got, Response):
         return got
-    note, lang = got
+    note, lang, back = got
     await _ack(request, "incident", str(inc["id"]), note)
-    return RedirectResponse(f"/{_lang_query(lang)}#incident-{inc['id']}", status_code=303)
+    return RedirectResponse(f"{back}{_lang_query(lang)}#incident-{inc['id']}", status_code=303)
 
 
 async def ack_room_form(request: Request) -> Response:
@@ -238,10 +241,25 @@ async def ack_room_form(request: Request) -> Response:
     got = await _form_note(request)
     if isinstance(got, Response):
         return got
-    note, lang = got
+    note, lang, _ = got
     if _problem(room) is None:  # already ok again: nothing to take on, back to the page
         await _ack(request, "room", room.room_id, note)
     return RedirectResponse(f"/rooms/{room.room_id}{_lang_query(lang)}", status_code=303)
+
+
+async def incident_page(request: Request) -> Response:
+    inc = await _visible_incident(request)
+    if inc is None:
+        return render(request, "incident_missing.html", status_code=404,
+                      incident_id=request.path_params["incident_id"])
+    return render(request, "incident.html", inc=page_incident(principal(request), inc),
+                  timeline=timeline(inc["members"]))
+
+
+def page_incident(who: Principal, inc: dict[str, Any]) -> dict[str, Any]:
+    """The incident with what its dashboard rows show: the rooms still in it, whether ``who`` may acknowledge."""
+    return {**inc, "active": [m for m in inc["members"] if m["recovered_at"] is None],
+            "may_ack": who.allows(OPERATOR) and may_ack(who, inc)}
 
 
 def routes() -> list[Route]:
@@ -250,6 +268,7 @@ def routes() -> list[Route]:
         Route("/api/v1/incidents/{incident_id}", require(VIEWER)(get_incident)),
         Route("/api/v1/incidents/{incident_id}/ack", require(OPERATOR)(ack_incident), methods=["POST"]),
         Route("/api/v1/rooms/{room_id}/ack", require(OPERATOR)(ack_room), methods=["POST"]),
+        Route("/incidents/{incident_id}", require(VIEWER, html=True)(incident_page)),
         Route("/incidents/{incident_id}/ack", require(OPERATOR, html=True)(ack_incident_form), methods=["POST"]),
         Route("/rooms/{room_id}/ack", require(OPERATOR, html=True)(ack_room_form), methods=["POST"]),
     ]
