@@ -198,24 +198,33 @@ class Notifier:
                 self._wake.clear()  # before reading: a publish from now on is not missed
                 try:
                     events = await asyncio.to_thread(self._store.events_after, self.stats.position, BATCH)
+                    ready, claimed = await asyncio.to_thread(self._ready, events)
                 except Exception:
                     log.exception("webhook: cannot read events; trying again in %ss", self._poll_s)
-                    events = []
+                    events, ready, claimed = [], [], set()
                 if not events:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_s)
                     continue
-                ready = await asyncio.to_thread(self._judged, events)
-                claimed = await asyncio.to_thread(self._store.claimed_events,
-                                                  [e.id for e in ready if e.id is not None and not is_incident(e)])
+                skipped = None
                 for event in ready:
                     if event.id in claimed:
+                        # Not sent; the cursor passes it with the next event delivered (one write, not 400).
                         self.stats.coalesced += 1
-                    else:
-                        await self._deliver(client, event)
+                        skipped = event
+                        continue
+                    await self._deliver(client, event)
                     await self._move_cursor(event)
+                    skipped = None
+                if skipped is not None:
+                    await self._move_cursor(skipped)
                 if len(ready) < len(events):
                     await asyncio.sleep(HELD_RECHECK_S)  # the next sweep judges more of them
+
+    def _ready(self, events: list[Event]) -> tuple[list[Event], set[int]]:
+        """The leading events judged, and which of them an incident stands for."""
+        ready = self._judged(events)
+        return ready, self._store.claimed_events([e.id for e in ready if e.id is not None and not is_incident(e)])
 
     def _judged(self, events: list[Event]) -> list[Event]:
         """The leading events incident judging is done with; the rest wait (in order)."""
