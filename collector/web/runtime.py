@@ -13,6 +13,7 @@ from typing import Callable
 from starlette.requests import Request
 
 from collector.ingest import Validator, Writer
+from collector.meetings import DEFAULT_INTERVAL_S, DEFAULT_LEAD_MIN, Board
 from collector.probe.http import DEFAULT_MAX_TRANSFERS
 from collector.ratelimit import FailureLimiter
 from collector.status import DEFAULT_OFFLINE_FACTOR
@@ -30,6 +31,8 @@ class ServeConfig:
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     sweep_interval_s: float = 2.0
     probe_max_transfers: int = DEFAULT_MAX_TRANSFERS
+    rollcall_lead_s: float = DEFAULT_LEAD_MIN * 60
+    rollcall_interval_s: float = DEFAULT_INTERVAL_S
 
 
 @dataclass
@@ -59,6 +62,8 @@ class Runtime:
     heard_since: float = 0.0
     # Failed dashboard logins per user and per address (in memory: see collector.ratelimit).
     login_failures: FailureLimiter = field(default_factory=FailureLimiter)
+    # The meetings near now (collector.meetings); made from the config in create_app.
+    board: Board | None = None
 
     def publish(self, events: list[Event]) -> None:
         for listener in self.listeners:
