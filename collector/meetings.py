@@ -7,10 +7,11 @@ Pure apart from ``Board.refresh`` and ``Board.answer``, which read and write thr
 - participants are kept as given (unit, room id, or all) and resolved to rooms when the
   roll-call is evaluated, so a room enrolled into a unit after ``meeting add`` takes part;
 - the roll-call of a room: *ready* (its latest heartbeat, sent after it answered the
-  request, is ok), *not ready* (the failing checks, as the dashboard shows them), *no answer*;
+  request, is ok or only warns), *not ready* (the failing checks, as the dashboard shows them), *no answer*;
 - what the heartbeat response says to a participating room: ``requests`` during the lead
   (``--rollcall-lead`` before the start), the ``interval_s`` hint during the lead and the
-  meeting, ``quiet_until`` (Unix seconds, the meeting's end) during the meeting.
+  meeting, ``quiet_until`` (Unix seconds, the meeting's end) during the meeting and the
+  ``quiet_margin`` before it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ MOMENTS = (("t-15", SNAPSHOT_BEFORE_S), ("start", 0.0))  # ... and at the start
 READY, NOT_READY, NO_ANSWER = "ready", "not_ready", "no_answer"
 STATES = (READY, NOT_READY, NO_ANSWER)
 REFRESH_S = 2.0  # how stale the collector's picture of current meetings may be
+QUIET_MARGIN_MAX_S = 60.0
+
+
+def quiet_margin(interval_s: float) -> float:
+    """How long before the start the quiet time begins: an agent learns of it at its next
+    heartbeat, so four roll-call intervals (at most a minute) before the start every room
+    knows, even after a lost heartbeat, and a test started just before has ended."""
+    return min(QUIET_MARGIN_MAX_S, 4 * interval_s)
 
 
 class MeetingInputError(ValueError):
@@ -146,8 +155,10 @@ def rollcall(rooms: Iterable[dict[str, Any]], requests: dict[str, dict[str, Any]
         answered = request is not None and request["answered_at"] is not None
         if not answered:
             state, failing = NO_ANSWER, []
-        elif view.status == "ok":
-            state, failing = READY, []
+        elif view.status in ("ok", "warn"):
+            # A warning (an unsynchronised clock, a device name udev could not give) does not keep
+            # a room out of a meeting: ready, with the warnings shown.
+            state, failing = READY, view.failing
         elif view.status == "offline":
             state = NOT_READY
             failing = [{"name": "offline", "status": "fail", "summary": "no heartbeat since it answered"}]
@@ -254,7 +265,7 @@ class Board:
             if room_id not in c.rooms or not m["start_at"] - self.lead_s <= now < m["end_at"]:
                 continue
             out.interval_s = self.interval_s
-            if now < m["start_at"]:
+            if now < m["start_at"] - quiet_margin(self.interval_s):
                 request = store.meeting_request(m["id"], room_id, FULL_CHECK, now)
                 if request["answered_at"] is None:
                     out.requests.append({"id": request["id"], "kind": FULL_CHECK})

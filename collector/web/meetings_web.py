@@ -184,7 +184,8 @@ async def page_rollcall(request: Request) -> Response:
     meeting, rc = await _load(request)
     if meeting is None or rc is None:
         return render(request, "missing.html", status_code=404, room_id=request.path_params["meeting_id"])
-    return render(request, "rollcall.html", info=meeting_json(meeting, rc["now"], _lead(request)), **rc,
+    return render(request, "rollcall.html", info=meeting_json(meeting, rc["now"], _lead(request)),
+                  meeting=meeting, rows=rc["rows"], counts=rc["counts"], kept=rc["kept"],
                   moments=[m for m, _ in MOMENTS], refresh_s=ROLLCALL_REFRESH_S)
 
 
