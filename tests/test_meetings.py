@@ -122,6 +122,28 @@ def test_answer_parsing_keeps_to_the_vocabulary() -> None:
                             0).requests.__len__() == directives.MAX_REQUESTS
 
 
+def test_a_version_3_database_gets_the_meeting_tables(tmp_path: Path) -> None:
+    import sqlite3
+
+    from collector.store import SCHEMA_VERSION, Store
+
+    db = tmp_path / "c.db"
+    Store(db).close()
+    with sqlite3.connect(db) as conn:  # back to what version 3 had
+        for table in ("meetings", "meeting_participants", "meeting_requests", "meeting_snapshots"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("PRAGMA user_version=3")
+    done = run_collector("--db", str(db), "meeting", "add", "--title", "T", "--start", "2099-01-01T08:00",
+                         "--duration", "60", "--all")
+    assert done.returncode == 0, done.stderr
+    store = Store(db)
+    try:
+        assert store._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert [m["title"] for m in store.meetings()] == ["T"]
+    finally:
+        store.close()
+
+
 # ---- CLI and API -------------------------------------------------------------------------
 
 
@@ -334,3 +356,30 @@ def test_unknown_request_kind_and_extra_fields_are_logged_and_ignored(tmp_path: 
     # The hint was refused: the room keeps its own 2 s beat (4 heartbeats took about 6 s, not 4).
     sent = [datetime.fromisoformat(b["sent_at"].replace("Z", "+00:00")).timestamp() for b in bodies[:4]]
     assert sent[-1] - sent[0] >= 5.0, sent
+
+
+def test_dashboard_forms_for_operators_with_the_session_and_origin_check(tmp_path: Path) -> None:
+    from tests.test_collector_auth import login
+
+    with running_collector(tmp_path, rooms=("room-1",)) as c:
+        c.add_user("op", "operator-pass-1234", "operator")
+        c.add_user("view", "viewer-pass-1234", "viewer")
+        op = login(c, "op", "operator-pass-1234").cookies
+        view = login(c, "view", "viewer-pass-1234").cookies
+        form = {"title": "Giao ban sáng", "start": "2099-12-03T08:00", "duration": "120", "unit": "UBND quận Ba Đình"}
+        own = {"Origin": c.url}
+        assert httpx.post(c.url + "/meetings", data=form, cookies=view, headers=own).status_code == 403
+        assert httpx.post(c.url + "/meetings", data=form, cookies=op,
+                          headers={"Origin": "https://evil.example"}).status_code == 403
+        bad = httpx.post(c.url + "/meetings", data={**form, "start": "soon"}, cookies=op, headers=own)
+        assert bad.status_code == 422 and "--start" in bad.text
+        made = httpx.post(c.url + "/meetings", data=form, cookies=op, headers=own)
+        assert made.status_code == 303
+        page = httpx.get(c.url + "/meetings", cookies=op).text
+        assert "Giao ban sáng" in page and "08:00:00 03/12/2099" in page and 'class="cancel"' in page
+        assert 'class="cancel"' not in httpx.get(c.url + "/meetings", cookies=view).text  # viewers cannot
+        meeting = c.get("/api/v1/meetings").json()["meetings"][0]
+        assert meeting["start"] == "2099-12-03T01:00:00Z" and meeting["created_by"] == "op"
+        done = httpx.post(f"{c.url}/meetings/{meeting['id']}/cancel", cookies=op, headers=own)
+        assert done.status_code == 303
+        assert c.get("/api/v1/meetings").json()["meetings"] == []

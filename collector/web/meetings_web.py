@@ -27,6 +27,7 @@ from collector.status import iso
 from collector.meetings import (MOMENTS, MeetingInput, MeetingInputError, meeting_json, parse_meeting,
                                 participating, rollcall, rollcall_csv, row_json, state_counts)
 from collector.web.auth import client_address, principal, require, visible_rooms
+from collector.web.login import _form as read_form
 from collector.web.pages import render
 from collector.web.runtime import runtime
 
@@ -159,11 +160,13 @@ async def page_list(request: Request, error: str | None = None, status_code: int
 
 
 async def page_add(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)  # urlencoded, bounded: no multipart parser needed
+    if form is None:
+        return await page_list(request, error="form too large", status_code=413)
     try:
         new = parse_meeting(form.get("title"), form.get("start"), form.get("duration"),
-                            form.getlist("unit") if form.get("unit") else [],
-                            form.getlist("room") if form.get("room") else [], form.get("all") == "1")
+                            [form["unit"]] if form.get("unit") else [],
+                            [form["room"]] if form.get("room") else [], form.get("all") == "1")
     except MeetingInputError as err:
         return await page_list(request, error=str(err), status_code=422)
     await _add(request, new)
