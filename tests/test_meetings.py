@@ -383,3 +383,38 @@ def test_dashboard_forms_for_operators_with_the_session_and_origin_check(tmp_pat
         done = httpx.post(f"{c.url}/meetings/{meeting['id']}/cancel", cookies=op, headers=own)
         assert done.status_code == 303
         assert c.get("/api/v1/meetings").json()["meetings"] == []
+
+
+def test_states_at_t15_and_at_the_start_are_kept_and_exported(tmp_path: Path) -> None:
+    import sqlite3
+
+    from collector.sample import heartbeat
+
+    with running_collector(tmp_path, rooms=("room-1", "room-2"),
+                           extra_args=("--sweep-interval", "0.5", "--rollcall-interval", "1")) as c:
+        start = time.time() + 9  # requests stop 4 s (4 roll-call intervals) before the start
+        done = run_collector("--db", str(c.db), "meeting", "add", "--title", "Evidence", "--start", _utc(start),
+                             "--duration", "1", "--room", "room-1", "--room", "room-2")
+        meeting = int(done.stdout)
+        with sqlite3.connect(c.db) as conn:  # added an hour ago, as an operator would have: T-15 is kept too
+            conn.execute("UPDATE meetings SET created_at = created_at - 3600 WHERE id = ?", (meeting,))
+        wait_for(lambda: c.get(f"/api/v1/meetings/{meeting}/rollcall").json()["kept"]["t-15"], 10, interval=0.3,
+                 what="T-15 kept (it is past already)")
+        auth = {"Authorization": f"Bearer {c.tokens['room-1']}"}
+        request = wait_for(lambda: httpx.post(c.heartbeat_url, json=heartbeat("room-1", 1), headers=auth)
+                           .json()["requests"], 4, interval=0.3, what="the request")[0]
+        answered = heartbeat("room-1", 2)
+        answered["answers"] = [{**request, "done_at": _utc(time.time())}]
+        assert httpx.post(c.heartbeat_url, json=answered, headers=auth).json()["requests"] == []
+        kept = wait_for(lambda: (r := c.get(f"/api/v1/meetings/{meeting}/rollcall").json())["kept"]["start"]
+                        and r, 15, interval=0.3, what="the start kept")
+        csv_text = c.get(f"/api/v1/meetings/{meeting}/rollcall", params={"format": "csv"}).text
+    for moment, room_1 in (("t-15", "no_answer"), ("start", "ready")):
+        states = {r["room_id"]: r["state"] for r in kept["kept"][moment]["rooms"]}
+        assert states == {"room-1": room_1, "room-2": "no_answer"}, (moment, kept["kept"])
+    assert kept["kept"]["start"]["counts"] == {"ready": 1, "not_ready": 0, "no_answer": 1}
+    assert kept["kept"]["t-15"]["taken_at"] <= kept["kept"]["start"]["taken_at"]
+    assert kept["counts"]["ready"] == 1  # and now
+    lines = {line.split(",")[4]: line.split(",") for line in csv_text.splitlines()[1:]}
+    assert lines["room-1"][6::2] == ["no_answer", "ready", "ready"], csv_text  # T-15, start, now
+    assert lines["room-2"][6::2] == ["no_answer"] * 3, csv_text
