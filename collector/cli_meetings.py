@@ -1,6 +1,7 @@
 """``bridge-collector meeting add|list|cancel``: the meetings the roll-call and the quiet time are for.
 
-    bridge-collector meeting add --title T --start 2026-12-03T08:00 --duration 120 (--unit U ... | --room ID ... | --all)
+    bridge-collector meeting add --title T --start 2026-12-03T08:00 --duration 120
+                                 (--unit U ... | --room ID ... | --all)
     bridge-collector meeting list [--all] [--json]
     bridge-collector meeting cancel ID
 
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from collector.cli_accounts import os_user
 from collector.errors import UsageError
 from collector.logs import printable
-from collector.meetings import DEFAULT_LEAD_MIN, MeetingInputError, meeting_json, parse_meeting
+from collector.meetings import DEFAULT_LEAD_MIN, MeetingInputError, audit_detail, meeting_json, parse_meeting
 from collector.store import Store
 
 AddDb = Callable[[argparse.ArgumentParser], None]
@@ -57,7 +58,7 @@ def cmd_meeting(args: argparse.Namespace) -> int:
             except MeetingInputError as err:
                 raise UsageError(str(err)) from None
             meeting_id = store.add_meeting(new.title, new.start_at, new.end_at, new.participants, os_user())
-            store.audit(os_user(), "cli", "meeting.add", str(meeting_id), _detail(new.title, new.participants))
+            store.audit(os_user(), "cli", "meeting.add", str(meeting_id), audit_detail(new))
             print(meeting_id)
         elif args.meeting_command == "cancel":
             store.cancel_meeting(args.meeting_id, time.time())
@@ -70,10 +71,6 @@ def cmd_meeting(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
-
-
-def _detail(title: str, participants: tuple[tuple[str, str], ...]) -> str:
-    return f"title={title} " + " ".join(f"{k}={v}" if v else k for k, v in participants)
 
 
 def _print(found: list[dict[str, Any]], now: float, as_json: bool) -> None:

@@ -115,6 +115,11 @@ def parse_meeting(title: Any, start: Any, duration: Any, units: Iterable[Any] = 
     return MeetingInput(title.strip(), start_at, end_at, tuple(participants))
 
 
+def audit_detail(new: MeetingInput) -> str:
+    """The audit trail's words for a new meeting (CLI and web alike)."""
+    return f"title={new.title} " + " ".join(f"{k}={v}" if v else k for k, v in new.participants)
+
+
 def takes_part(participants: Iterable[tuple[str, str]], room_id: str, unit: str) -> bool:
     return any(kind == "all" or (kind == "unit" and value == unit) or (kind == "room" and value == room_id)
                for kind, value in participants)

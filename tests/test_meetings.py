@@ -366,7 +366,8 @@ def test_dashboard_forms_for_operators_with_the_session_and_origin_check(tmp_pat
         c.add_user("view", "viewer-pass-1234", "viewer")
         op = login(c, "op", "operator-pass-1234").cookies
         view = login(c, "view", "viewer-pass-1234").cookies
-        form = {"title": "Giao ban sáng", "start": "2099-12-03T08:00", "duration": "120", "unit": "UBND quận Ba Đình"}
+        form = {"title": "Giao ban sáng", "start": "2099-12-03T08:00", "duration": "120",
+                "unit": "UBND quận Ba Đình"}
         own = {"Origin": c.url}
         assert httpx.post(c.url + "/meetings", data=form, cookies=view, headers=own).status_code == 403
         assert httpx.post(c.url + "/meetings", data=form, cookies=op,

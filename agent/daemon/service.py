@@ -574,7 +574,8 @@ class Service:
             old = self._hint[0] if self._hint else None
             self._hint = (asked.interval_s, now) if asked.interval_s is not None else None
             if asked.interval_s != old:
-                logfmt.event(log, "interval.hint", interval_s=asked.interval_s, own_interval_s=self.config.central.interval_s)
+                logfmt.event(log, "interval.hint", interval_s=asked.interval_s,
+                             own_interval_s=self.config.central.interval_s)
         if wake:
             self.next_cycle = now  # the full check the collector asked for, now
         elif asked.interval_s is not None and self.next_cycle > now + self.interval_s():

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from collector.ingest import MAX_BODY, Rejection, decode, to_heartbeat, validate
 from collector.store import DUPLICATE, STORED, hash_token
-from collector.web.runtime import runtime
+from collector.web.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ async def receive(request: Request) -> Response:
     return JSONResponse(reply)
 
 
-async def _meeting_directives(rt: Any, room_id: str, doc: dict[str, Any], seq: int) -> dict[str, Any]:
+async def _meeting_directives(rt: Runtime, room_id: str, doc: dict[str, Any], seq: int) -> dict[str, Any]:
     """Record the room's answers; what it is asked now (collector.meetings). Rooms outside any
     current meeting cost nothing here but a look into memory."""
     board = rt.board

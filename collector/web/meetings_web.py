@@ -23,9 +23,9 @@ from starlette.routing import Route
 
 from collector.accounts import OPERATOR, VIEWER
 from collector.errors import MeetingError
+from collector.meetings import (MOMENTS, MeetingInput, MeetingInputError, audit_detail, meeting_json,
+                                parse_meeting, participating, rollcall, rollcall_csv, row_json, state_counts)
 from collector.status import iso
-from collector.meetings import (MOMENTS, MeetingInput, MeetingInputError, meeting_json, parse_meeting,
-                                participating, rollcall, rollcall_csv, row_json, state_counts)
 from collector.web.auth import client_address, principal, require, visible_rooms
 from collector.web.login import _form as read_form
 from collector.web.pages import render
@@ -49,8 +49,7 @@ async def _add(request: Request, new: MeetingInput) -> int:
 
     def work() -> int:
         meeting_id = rt.store.add_meeting(new.title, new.start_at, new.end_at, new.participants, who.actor)
-        detail = f"title={new.title} " + " ".join(f"{k}={v}" if v else k for k, v in new.participants)
-        rt.store.audit(who.actor, client_address(request), "meeting.add", str(meeting_id), detail)
+        rt.store.audit(who.actor, client_address(request), "meeting.add", str(meeting_id), audit_detail(new))
         if rt.board is not None:
             rt.board.refresh(rt.store, time.time())  # asked in the very next heartbeat
         return meeting_id
