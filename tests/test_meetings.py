@@ -301,18 +301,22 @@ def test_no_bandwidth_test_during_the_meeting_then_they_resume(tmp_path: Path) -
             network = (f'[mcu]\nhost = "::1"\ntcp_ports = [{c.port}]\n'
                        f'[probe]\nhost = "::1"\nhttp_port = {responder.port}\nstamp_port = 9\nstamp_packets = 2\n'
                        'tls = false\nduration_s = 1\nstreams = 1\nretry_s = 1\nevery_s = 60\n')
-            start = time.time() + 10
-            done = run_collector("--db", str(c.db), "meeting", "add", "--title", "Quiet", "--start", _utc(start),
-                                 "--duration", "0.25", "--room", "room-1")
-            assert done.returncode == 0, done.stderr
-            start = float(int(start))  # --start is to the second
-            end = start + 15
-            agent = Agent(write_config(tmp_path, c.heartbeat_url, token=c.tokens["room-1"], interval_s=30,
+            agent = Agent(write_config(tmp_path, c.heartbeat_url, token=c.tokens["room-1"], interval_s=2,
                                        extra=OWN_INTERVAL, network=network))
             try:
+                # Once the agent is up (however loaded this machine is), the meeting: in 10 s, for 15 s.
+                wait_for(lambda: c.heartbeats("room-1"), 30, interval=0.2, what="the first heartbeat")
+                start = time.time() + 10
+                done = run_collector("--db", str(c.db), "meeting", "add", "--title", "Quiet", "--start",
+                                     _utc(start), "--duration", "0.25", "--room", "room-1")
+                assert done.returncode == 0, done.stderr
+                start = float(int(start))  # --start is to the second
+                end = start + 15
                 # Due (it keeps failing: retried after 1, 2, 4 ... s) but held by the quiet time.
                 held = wait_for(lambda: start < time.time() < end and "quiet time" in _upload_summary(tmp_path),
                                 30, interval=0.2, what="the bandwidth test held during the meeting")
+                meeting_state = json.loads((tmp_path / "run/status.json").read_text())["meeting"]
+                assert meeting_state["quiet_until"] == _utc(end) and meeting_state["interval_s"] == 1
                 wait_for(lambda: time.time() > end + 12, 40, interval=0.5, what="the meeting and 12 s after")
                 log = agent.log
             finally:

@@ -591,6 +591,12 @@ class Service:
             return own
         return min(own, max(directives.INTERVAL_MIN_S, hint[0]))
 
+    def _meeting_state(self) -> dict[str, Any]:
+        """What the collector asked, for ``bridge-agent status`` and status.json."""
+        with self._asked_lock:
+            return {"quiet_until": iso(self.quiet_until) if self.quiet_until else None,
+                    "interval_s": self.interval_s(), "pending_requests": sorted(self._pending)}
+
     def _answered_now(self, answers: list[directives.Request], seq: int) -> None:
         """The requests are answered in the spooled heartbeat ``seq``: the spool delivers it once."""
         with self._asked_lock:
@@ -652,6 +658,7 @@ class Service:
                                "kind": delivery.last_kind, "status_code": delivery.last_status_code,
                                "at": iso(delivery.last_error_at), "failures": delivery.failures},
                 "checks": [r.to_json() for r in self.results],
+                "meeting": self._meeting_state(),
             })
         try:
             write_state(self.config.agent.runtime_dir, doc)
