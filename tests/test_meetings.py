@@ -253,6 +253,7 @@ def test_rollcall_three_ready_one_blocked(tmp_path: Path) -> None:
     assert csv_text.splitlines()[0].startswith("meeting_id,title,start,unit,room_id,name,t-15")
     assert csv_text.count(",ready,") == 3 and ",not_ready," in csv_text
     assert 'data-state="not_ready"' in page and "Not ready" in page
+    assert '<meta http-equiv="refresh" content="10">' in page  # the roll-call page keeps itself live
 
 
 class CountingResponder:
