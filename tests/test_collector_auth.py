@@ -384,7 +384,7 @@ def test_a_version_2_database_gets_the_account_tables(tmp_path: Path) -> None:
     assert run_collector("--db", str(db), "room", "add", "r-1").returncode == 0  # audited: the table is back
     store = Store(db)
     try:
-        assert store._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert store._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
         assert [e["action"] for e in store.audit_entries()] == ["room.add"]
     finally:
         store.close()

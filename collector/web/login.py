@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 MAX_FORM = 8192
 
 
-async def _form(request: Request) -> dict[str, str] | None:
+async def read_form(request: Request) -> dict[str, str] | None:
     """The urlencoded form, or None when it is too large (no multipart parser needed for two fields)."""
     body = b""
     async for chunk in request.stream():
@@ -61,7 +61,7 @@ async def login(request: Request) -> Response:
     rt = runtime(request)
     if not same_origin(request):
         return Response("403 Forbidden: cross-site login refused\n", status_code=403, media_type="text/plain")
-    form = await _form(request)
+    form = await read_form(request)
     if form is None:
         return Response("413 form too large\n", status_code=413, media_type="text/plain")
     name = form.get("user", "").strip().lower()

@@ -27,7 +27,7 @@ from collector.meetings import (MOMENTS, MeetingInput, MeetingInputError, audit_
                                 parse_meeting, participating, rollcall, rollcall_csv, row_json, state_counts)
 from collector.status import iso
 from collector.web.auth import client_address, principal, require, visible_rooms
-from collector.web.login import _form as read_form
+from collector.web.login import read_form
 from collector.web.pages import render
 from collector.web.runtime import runtime
 
