@@ -5,11 +5,12 @@
     bridge-collector [--db PATH] room list [--json]
     bridge-collector [--db PATH] room revoke ID
     bridge-collector [--db PATH] user|token|audit ...      accounts and the audit trail (collector.cli_accounts)
+    bridge-collector [--db PATH] meeting add|list|cancel   meetings and their roll-call (collector.cli_meetings)
     bridge-collector [--db PATH] probe-serve [--listen [::]:8080] [--stamp-port 862] [--tls-cert F --tls-key F]
 
 Beyond loopback both listeners speak TLS, or plain HTTP with an explicit --insecure-http.
 
-Exit codes: 0 ok, 1 error, 64 usage, 65 unknown/existing room or account, 74 database unusable.
+Exit codes: 0 ok, 1 error, 64 usage, 65 unknown/existing room, account or meeting, 74 database unusable.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from collector import __version__, cli_accounts
+from collector import __version__, cli_accounts, cli_meetings
 from collector.errors import CollectorError, UsageError
 from collector.incidents import DEFAULT_MIN_ROOMS, DEFAULT_WINDOW_S
 from collector.listen import ListenError, parse_listen
 from collector.logs import printable, setup_logging
+from collector.meetings import DEFAULT_INTERVAL_S, DEFAULT_LEAD_MIN
 from collector.tls import (add_tls_options, check_listener, is_loopback, remind_insecure, tls_from_args,
                            uvicorn_tls)
 
@@ -78,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how close together their problems must begin; room webhooks wait this long"
                             f" [{DEFAULT_WINDOW_S:g}]")
     _max_transfers(serve)
+    serve.add_argument("--rollcall-lead", type=float, default=DEFAULT_LEAD_MIN, metavar="MINUTES",
+                       help=f"rooms of a meeting are asked for a full check this long before it [{DEFAULT_LEAD_MIN:g}]")
+    serve.add_argument("--rollcall-interval", type=float, default=DEFAULT_INTERVAL_S, metavar="SECONDS",
+                       help=f"heartbeat interval asked of them from then to the end [{DEFAULT_INTERVAL_S:g}]")
 
     room = sub.add_parser("room", help="enrol, list and revoke rooms")
     _db(room)
@@ -95,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("room_id", metavar="ID")
 
     cli_accounts.add_parsers(sub, _db, _Parser)
+    cli_meetings.add_parsers(sub, _db, _Parser)
 
     probe = sub.add_parser("probe-serve", help="only the STAMP reflector and the HTTP probe endpoints")
     _db(probe)
@@ -166,6 +173,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for name in ("retention_days", "offline_factor", "sweep_interval"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if not 0 <= args.rollcall_lead <= 24 * 60:
+        raise UsageError("--rollcall-lead must be from 0 to 1440 minutes")
+    if not 1 <= args.rollcall_interval <= 3600:
+        raise UsageError("--rollcall-interval must be from 1 to 3600 seconds")
     if args.sweep_interval > 5:
         raise UsageError("--sweep-interval must be at most 5 seconds")
     if args.incident_min_rooms < 2:
@@ -181,6 +192,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
         probe_max_transfers=args.probe_max_transfers,
         incident_min_rooms=args.incident_min_rooms, incident_window_s=args.incident_window,
+        rollcall_lead_s=args.rollcall_lead * 60, rollcall_interval_s=args.rollcall_interval,
     )
     from collector.store import Store
 
@@ -281,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 64
     setup_logging()
-    commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe, **cli_accounts.COMMANDS}
+    commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe, **cli_accounts.COMMANDS,
+                **cli_meetings.COMMANDS}
     try:
         return commands[args.command](args)
     except CollectorError as err:

@@ -4,7 +4,8 @@
     ├── UsageError              the command line is wrong (exit 64)
     ├── StoreError              the database cannot be opened or written (exit 74)
     ├── RoomError               a room command refers to a room that is missing or exists (exit 65)
-    └── AccountError            a user or token command refers to an account that is missing or exists (exit 65)
+    ├── AccountError            a user or token command refers to an account that is missing or exists (exit 65)
+    └── MeetingError            a meeting command refers to a meeting that is missing or cancelled (exit 65)
 """
 
 from __future__ import annotations
@@ -33,4 +34,8 @@ class RoomError(CollectorError):
 
 
 class AccountError(CollectorError):
+    exit_code = EX_DATAERR
+
+
+class MeetingError(CollectorError):
     exit_code = EX_DATAERR

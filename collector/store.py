@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from collector.errors import AccountError, RoomError, StoreError
+from collector.errors import AccountError, MeetingError, RoomError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Who may read and act (version 3): accounts, API tokens, dashboard sessions, the audit trail.
 # Secrets are never stored in clear: passwords as scrypt hashes (collector.accounts),
@@ -124,6 +124,53 @@ CREATE TABLE IF NOT EXISTS acks (
 CREATE INDEX IF NOT EXISTS acks_target ON acks (kind, target);
 """
 
+# Meetings and their roll-call (version 5): who takes part, what each room was asked, and
+# the state of every participating room kept at T-15 min and at the start.
+_MEETINGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meetings (
+    id          INTEGER PRIMARY KEY,
+    title       TEXT NOT NULL,
+    start_at    REAL NOT NULL,
+    end_at      REAL NOT NULL,
+    created_at  REAL NOT NULL,
+    created_by  TEXT NOT NULL,
+    cancelled_at REAL
+);
+CREATE INDEX IF NOT EXISTS meetings_end ON meetings (end_at);
+-- Who takes part, as given: resolved to rooms when the roll-call is evaluated, so a room
+-- enrolled into a unit after `meeting add` takes part too.
+CREATE TABLE IF NOT EXISTS meeting_participants (
+    meeting_id INTEGER NOT NULL,
+    kind       TEXT NOT NULL,   -- 'unit', 'room' or 'all'
+    value      TEXT NOT NULL,   -- the unit or room id; '' for all
+    PRIMARY KEY (meeting_id, kind, value)
+);
+-- What a room was asked through the heartbeat response, and when it answered.
+CREATE TABLE IF NOT EXISTS meeting_requests (
+    id           TEXT PRIMARY KEY,
+    meeting_id   INTEGER NOT NULL,
+    room_id      TEXT NOT NULL,
+    kind         TEXT NOT NULL,   -- 'full_check'
+    issued_at    REAL NOT NULL,
+    answered_at  REAL,
+    answered_seq INTEGER,
+    UNIQUE (meeting_id, room_id, kind)
+);
+CREATE INDEX IF NOT EXISTS meeting_requests_room ON meeting_requests (room_id, answered_at);
+-- The roll-call kept at T-15 min ('t-15') and at the start ('start'): evidence per room.
+CREATE TABLE IF NOT EXISTS meeting_snapshots (
+    meeting_id INTEGER NOT NULL,
+    moment     TEXT NOT NULL,
+    room_id    TEXT NOT NULL,
+    taken_at   REAL NOT NULL,
+    unit       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    state      TEXT NOT NULL,     -- ready, not_ready, no_answer
+    failing    TEXT NOT NULL,     -- JSON list of {name, status, summary}
+    PRIMARY KEY (meeting_id, moment, room_id)
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
     room_id      TEXT PRIMARY KEY,
@@ -201,7 +248,7 @@ CREATE TABLE IF NOT EXISTS event_cursors (
     name     TEXT PRIMARY KEY,
     event_id INTEGER NOT NULL
 );
-""" + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA
+""" + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA + _MEETINGS_SCHEMA
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
@@ -232,6 +279,8 @@ _MIGRATIONS = (
     _ACCOUNTS_SCHEMA,
     # 3 -> 4: incidents, their rooms, the rooms' current problems, acknowledgements.
     _INCIDENTS_SCHEMA,
+    # 4 -> 5: meetings, their participants, roll-call requests and snapshots.
+    _MEETINGS_SCHEMA,
 )
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
@@ -1023,6 +1072,107 @@ class Store:
                                " RETURNING id, at, actor, note, ended_at",
                                (kind, target, now, actor, note)).fetchone()
         return dict(row)
+
+    # ---- meetings and their roll-call (collector.meetings judges; this only stores) ----
+
+    def add_meeting(self, title: str, start_at: float, end_at: float, participants: Iterable[tuple[str, str]],
+                    created_by: str) -> int:
+        """A new meeting with its participants as given ((kind, value) pairs); its id."""
+        with self._transaction() as conn:
+            meeting_id = conn.execute(
+                "INSERT INTO meetings (title, start_at, end_at, created_at, created_by) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING id", (title, start_at, end_at, time.time(), created_by)).fetchone()[0]
+            for kind, value in participants:
+                conn.execute("INSERT INTO meeting_participants (meeting_id, kind, value) VALUES (?, ?, ?)"
+                             " ON CONFLICT (meeting_id, kind, value) DO NOTHING", (meeting_id, kind, value))
+        return meeting_id
+
+    def cancel_meeting(self, meeting_id: int, now: float) -> None:
+        with self._transaction() as conn:
+            cur = conn.execute("UPDATE meetings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL",
+                               (now, meeting_id))
+            if cur.rowcount == 0:
+                known = conn.execute("SELECT 1 FROM meetings WHERE id = ?", (meeting_id,)).fetchone()
+                raise MeetingError(f"meeting {meeting_id} is {'already cancelled' if known else 'unknown'}")
+
+    def _meetings_where(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        conn = self._conn()
+        rows = [dict(r) for r in conn.execute(
+            "SELECT id, title, start_at, end_at, created_at, created_by, cancelled_at FROM meetings"
+            f" WHERE {where} ORDER BY start_at, id", params).fetchall()]
+        for row in rows:
+            row["participants"] = [(p["kind"], p["value"]) for p in conn.execute(
+                "SELECT kind, value FROM meeting_participants WHERE meeting_id = ? ORDER BY kind, value",
+                (row["id"],)).fetchall()]
+        return rows
+
+    def meetings(self, ended_after: float = 0.0, include_cancelled: bool = True) -> list[dict[str, Any]]:
+        """Meetings ending after ``ended_after``, soonest first, each with its participants."""
+        extra = "" if include_cancelled else " AND cancelled_at IS NULL"
+        return self._meetings_where("end_at > ?" + extra, (ended_after,))
+
+    def meeting(self, meeting_id: int) -> dict[str, Any] | None:
+        found = self._meetings_where("id = ?", (meeting_id,))
+        return found[0] if found else None
+
+    def meetings_near(self, now: float, lead_s: float) -> list[dict[str, Any]]:
+        """Meetings not cancelled whose roll-call or duration covers ``now``."""
+        return self._meetings_where("cancelled_at IS NULL AND start_at - ? <= ? AND end_at > ?",
+                                    (lead_s, now, now))
+
+    def meeting_request(self, meeting_id: int, room_id: str, kind: str, now: float) -> dict[str, Any]:
+        """The room's request for this meeting, issued now when it has none yet."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO meeting_requests (id, meeting_id, room_id, kind, issued_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (meeting_id, room_id, kind) DO NOTHING",
+                (secrets.token_hex(8), meeting_id, room_id, kind, now))
+            return dict(conn.execute(
+                "SELECT * FROM meeting_requests WHERE meeting_id = ? AND room_id = ? AND kind = ?",
+                (meeting_id, room_id, kind)).fetchone())
+
+    def answer_requests(self, room_id: str, request_ids: Iterable[str], seq: int, now: float) -> int:
+        """Mark the room's requests answered by heartbeat ``seq``; another room's ids are ignored."""
+        n = 0
+        with self._transaction() as conn:
+            for request_id in request_ids:
+                n += conn.execute(
+                    "UPDATE meeting_requests SET answered_at = ?, answered_seq = ?"
+                    " WHERE id = ? AND room_id = ? AND answered_at IS NULL", (now, seq, request_id, room_id)).rowcount
+        return n
+
+    def meeting_requests(self, meeting_id: int) -> dict[str, dict[str, Any]]:
+        """The meeting's requests by room."""
+        rows = self._conn().execute("SELECT * FROM meeting_requests WHERE meeting_id = ?", (meeting_id,)).fetchall()
+        return {r["room_id"]: dict(r) for r in rows}
+
+    def save_snapshot(self, meeting_id: int, moment: str, taken_at: float, rows: Iterable[dict[str, Any]]) -> None:
+        """Keep the roll-call of ``moment``; a moment already kept is not overwritten."""
+        with self._transaction() as conn:
+            for r in rows:
+                conn.execute(
+                    "INSERT INTO meeting_snapshots (meeting_id, moment, room_id, taken_at, unit, name, state, failing)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meeting_id, moment, room_id) DO NOTHING",
+                    (meeting_id, moment, r["room_id"], taken_at, r["unit"], r["name"], r["state"],
+                     json.dumps(r["failing"], ensure_ascii=False)))
+            # An empty marker row: the moment was taken even when nobody took part.
+            conn.execute(
+                "INSERT INTO meeting_snapshots (meeting_id, moment, room_id, taken_at, unit, name, state, failing)"
+                " VALUES (?, ?, '', ?, '', '', '', '[]') ON CONFLICT (meeting_id, moment, room_id) DO NOTHING",
+                (meeting_id, moment, taken_at))
+
+    def snapshots(self, meeting_id: int) -> dict[str, list[dict[str, Any]]]:
+        """The kept roll-calls by moment, rooms by unit and name."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in self._conn().execute(
+                "SELECT * FROM meeting_snapshots WHERE meeting_id = ? ORDER BY moment, unit, name, room_id",
+                (meeting_id,)).fetchall():
+            rows = out.setdefault(r["moment"], [])
+            if r["room_id"]:
+                row = dict(r)
+                row["failing"] = json.loads(row["failing"])
+                rows.append(row)
+        return out
 
 
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:

@@ -21,13 +21,17 @@ class _V6Server(ThreadingHTTPServer):
 
 @dataclass
 class Sink:
-    """Records every POST; answers from ``script`` (status codes, used in order), then ``default``."""
+    """Records every POST; answers from ``script`` (status codes, used in order), then ``default``.
+
+    ``reply``: the JSON body of every answer (default: ``{"detail": "answer CODE"}``).
+    """
 
     default: int = 200
     script: deque[int] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: Any = None
     scheme: str = "http"
+    reply: dict[str, Any] | None = None
 
     @property
     def url(self) -> str:
@@ -53,7 +57,7 @@ def start_sink(default: int = 200, tls: ssl.SSLContext | None = None) -> Sink:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             code = sink.script.popleft() if sink.script else sink.default
             sink.requests.append({"headers": dict(self.headers), "body": body, "code": code})
-            payload = json.dumps({"detail": f"answer {code}"}).encode()
+            payload = json.dumps(sink.reply if sink.reply is not None else {"detail": f"answer {code}"}).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

@@ -32,7 +32,7 @@ def test_200_then_replay_is_200_without_a_second_row(collector: RunningCollector
     body = heartbeat("room-1", 1)
     first = post(collector, "room-1", body)
     assert first.status_code == 200, first.text
-    assert first.json() == {"status": "stored", "room_id": "room-1", "seq": 1}
+    assert first.json() == {"status": "stored", "room_id": "room-1", "seq": 1, "requests": []}
     again = post(collector, "room-1", body)
     assert again.status_code == 200
     assert again.json()["status"] == "duplicate"

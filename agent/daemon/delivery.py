@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # The body is wrong: sending the same bytes again can never succeed.
 REJECTED_FOR_GOOD = frozenset({400, 413, 415, 422})
 REASON_MAX = 500
+MAX_ANSWER_BODY = 64 * 1024  # a 2xx body longer than this is cut (and then not valid JSON: ignored)
 
 
 class Outcome(enum.Enum):
@@ -62,6 +63,7 @@ class Answer:
     retry_after_s: float | None = None
     kind: str = "delivered"  # delivered, rejected, token_refused, wrong_room, not_found, ..., network, tls
     problem: str | None = None  # what is wrong and what to do, in words
+    body: str = ""  # a 2xx answer's body: what the collector asks of the room (``directives``)
 
 
 def _reason(body: str) -> tuple[str, str | None]:
@@ -92,7 +94,7 @@ def classify(status_code: int, body: str, retry_after: str | None = None, target
     message, reason = _reason(body)
     detail = f"HTTP {status_code}: {message}" if message else f"HTTP {status_code}"
     if 200 <= status_code < 300:
-        return Answer(Outcome.DELIVERED, f"HTTP {status_code}", status_code)
+        return Answer(Outcome.DELIVERED, f"HTTP {status_code}", status_code, body=body[:MAX_ANSWER_BODY])
     if status_code in REJECTED_FOR_GOOD:
         return Answer(Outcome.REJECTED, detail, status_code, kind="rejected",
                       problem=f"the collector can never accept this heartbeat ({detail}); it is kept aside in the"

@@ -24,6 +24,7 @@ from agent.result import CheckResult, overall_status
 SCHEMA_VERSION = 1
 SUMMARY_MAX = 1000
 MAX_CHECKS = 100
+MAX_ANSWERS = 16  # the schema's bound, and the agent's on requests taken from one answer
 EMPTY_DEVICES: dict[str, list[Any]] = {"cameras": [], "microphones": [], "speakers": []}
 
 
@@ -58,8 +59,11 @@ def build(
     now: float | None = None,
     agent_instance: str | None = None,
     equipment: dict[str, Any] | None = None,
+    answers: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """``agent_instance`` and ``seq`` together name the heartbeat (see ``seqstore``).
+
+    ``answers``: the collector's requests whose checks are in this heartbeat (``answer_json``).
 
     ``equipment``: the room profile against the devices (``EquipmentReport.to_json``), only with a profile.
     """
@@ -81,7 +85,13 @@ def build(
         "spool": {"depth": spool.depth, "dropped": spool.dropped},
         "agent_version": __version__,
         **({"equipment": equipment} if equipment is not None else {}),
+        **({"answers": answers[:MAX_ANSWERS]} if answers else {}),
     }
+
+
+def answer_json(request_id: str, kind: str, now: float | None = None) -> dict[str, str]:
+    """One answered request: its id and kind, and when its checks were done."""
+    return {"id": request_id, "kind": kind, "done_at": sent_at(now)}
 
 
 def encode(doc: dict[str, Any]) -> bytes:

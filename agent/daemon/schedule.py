@@ -11,6 +11,9 @@
   are not run: they are reported ``skip`` "deferred: room in use" and a due
   bandwidth test stays due; deferred longer than ``probe.max_defer_s`` it is
   reported ``warn``, saying since when and why;
+- while the collector says a meeting is on (``quiet_until`` in its answer, see
+  ``directives``), the bandwidth test is deferred the same way whatever the device
+  signals say: ``deferral`` is the one gate both go through;
 - a bandwidth test that measured nothing good (it failed, the network gate
   stopped it, the responder was busy) is tried again after ``probe.retry_s``,
   doubling with each further failure up to ``probe.every_s``;
@@ -30,6 +33,7 @@ from agent.checks.base import Check
 from agent.result import CheckResult, Status, iso_time
 
 IN_USE = "deferred: room in use"
+QUIET = "deferred: meeting in progress until {until} (the control centre's quiet time)"
 SPLAY = 0.2
 FIRST_BANDWIDTH_MAX_S = 600.0
 
@@ -88,12 +92,28 @@ class Plan:
     bandwidth_ran: bool
 
 
+def deferral(*, in_use: bool | None, reason: str | None = None, quiet_until: float | None = None,
+             now_wall: float = 0.0) -> str | None:
+    """Pure: why tests that load the room's link are put off now ("deferred: ..."), or None.
+
+    The one gate: the collector's quiet time (a meeting it knows of) first, then the room's
+    own in-use signals; ``in_use`` None (devices unknown) may be a meeting too.
+    """
+    if quiet_until is not None and now_wall < quiet_until:
+        return QUIET.format(until=iso_time(quiet_until))
+    if in_use is not False:
+        return f"deferred: {reason}" if reason else IN_USE
+    return None
+
+
 def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool,
-               reason: str | None = None) -> Plan:
+               reason: str | None = None, quiet_until: float | None = None, now_wall: float = 0.0) -> Plan:
     """Pure: which of ``checks`` run in a periodic cycle; ``in_use`` None (unknown) may be a meeting.
 
-    ``reason`` is the signal behind ``in_use`` (``Inventory.in_use_reason()``), put in the skip.
+    ``reason`` is the signal behind ``in_use`` (``Inventory.in_use_reason()``), put in the skip;
+    ``quiet_until`` the collector's quiet time (``deferral``).
     """
+    why = deferral(in_use=in_use, reason=reason, quiet_until=quiet_until, now_wall=now_wall)
     run: list[Check] = []
     skip: dict[str, str] = {}
     keep: set[str] = set()
@@ -104,8 +124,8 @@ def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool,
             continue
         # Only the bandwidth test loads the link. STAMP (about 17 kbit/s) goes on in a meeting:
         # the figures measured while the room is really in use are the most valuable ones.
-        if in_use is not False and check.bandwidth:
-            skip[check.name] = f"deferred: {reason}" if reason else IN_USE
+        if why is not None and check.bandwidth:
+            skip[check.name] = why
         elif check.bandwidth:
             bandwidth_ran = True
         run.append(check)

@@ -40,9 +40,12 @@ class DeliveryState:
 
 
 class Sender(threading.Thread):
-    def __init__(self, spool: Spool, on_change: Callable[[], None] | None = None, backoff: Backoff | None = None) -> None:
+    def __init__(self, spool: Spool, on_change: Callable[[], None] | None = None, backoff: Backoff | None = None,
+                 on_answer: Callable[[str], None] | None = None) -> None:
         super().__init__(name="sender", daemon=True)
         self.spool = spool
+        # Called with the body of every 2xx answer (the collector's requests, see ``directives``).
+        self._on_answer = on_answer or (lambda body: None)
         self.state = DeliveryState()
         self.backoff = backoff or Backoff()
         self._on_change = on_change or (lambda: None)
@@ -108,6 +111,7 @@ class Sender(threading.Thread):
             state.last_delivered_seq, state.last_delivered_at = seq, time.time()
             state.failures = 0
             logfmt.event(log, "heartbeat.delivered", seq=seq, spool_depth=self.spool.depth)
+            self._on_answer(answer.body)
             return None
         state.last_error, state.last_error_at = answer.detail, time.time()
         state.last_problem, state.last_kind, state.last_status_code = answer.problem, answer.kind, answer.status_code

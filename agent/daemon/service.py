@@ -5,7 +5,10 @@ runs checks and writes heartbeats; the *sender* drains the spool; the device
 and configuration watchers only set flags and wake the worker. Heartbeats are
 written under ``write_lock``, which shutdown takes before exiting, so SIGTERM
 never interrupts a spool write. Nothing received from the network is ever
-executed: the collector's answers are only classified (see ``delivery``).
+executed: the collector's answers are only classified (see ``delivery``), and what
+they ask of the room is read from a fixed vocabulary (see ``directives``): run the
+full check now (answered with the request id in the next heartbeat), heartbeat
+faster, no bandwidth test until the meeting's end.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from agent import __version__
 from agent.checks import select
 from agent.checks.base import Check, CheckContext, run_checks, skipped
 from agent.config import AgentConfig, enrolment_problems, read_token
-from agent.daemon import heartbeat, logfmt
+from agent.daemon import directives, heartbeat, logfmt
 from agent.daemon.delivery import Delivery
 from agent.daemon.reload import FileWatcher, decide, describe
 from agent.checks.net_common import GATE
@@ -55,6 +58,8 @@ ENROLMENT_POLL_S = 5.0
 RELOAD_SETTLE_S = 0.2  # an editor's save is several events: read the file once they settle
 SHUTDOWN_LOCK_S = 3.0
 WATCHER_STOP_S = 0.5
+HINT_TTL_S = 600.0  # an interval hint not renewed by an answer for this long is dropped
+ANSWERED_KEPT = 256  # request ids already run: the collector repeats a request until it is heard
 
 
 def _stop_quietly(watcher: Any) -> None:
@@ -107,6 +112,13 @@ class Service:
         self._last_measured: dict[str, CheckResult] = {}  # the last real bandwidth measurement, by check
         self.next_cycle = 0.0
         self._rng = random.Random()  # seeded from the OS: every room its own phase
+        # What the collector asked (``directives``), written by the sender thread.
+        self._asked_lock = threading.Lock()
+        self._pending: dict[str, directives.Request] = {}  # requests to run in the next full cycle
+        self._answered: dict[str, None] = {}  # ids run (ordered, bounded): a repeat is not run again
+        self._hint: tuple[float, float] | None = None  # (interval_s, when received, monotonic)
+        self.quiet_until: float | None = None  # Unix seconds
+        self._ignored: tuple[str, ...] = ()
 
     # -- main thread ---------------------------------------------------------
 
@@ -234,7 +246,7 @@ class Service:
         self.spool = Spool(state_dir / "spool", agent.spool_max_heartbeats, int(agent.spool_max_mb * 1_000_000))
         self.seq = SeqStore(state_dir / "seq")
         self.seq.raise_to(self.spool.max_seq())
-        self.sender = Sender(self.spool, on_change=self._write_state)
+        self.sender = Sender(self.spool, on_change=self._write_state, on_answer=self._on_answer)
         self.sender.set_delivery(self._delivery())
         self.sender.start()
         self.bandwidth = self._bandwidth_timer(self.config)
@@ -284,7 +296,10 @@ class Service:
             if time.monotonic() >= self.next_cycle:
                 self._full_cycle()
                 # Keep the beat: a slow cycle starts the next one at once, never two back to back.
-                self.next_cycle = max(self.next_cycle + self.config.central.interval_s, time.monotonic())
+                self.next_cycle = max(self.next_cycle + self.interval_s(), time.monotonic())
+                with self._asked_lock:
+                    if self._pending:  # asked while the cycle ran: it did not include them
+                        self.next_cycle = time.monotonic()
                 if not self._ready:
                     self._ready = True
                     self.notifier.ready(self._status_text())
@@ -385,7 +400,12 @@ class Service:
         in_use = inventory.busy() if inventory is not None else None
         reason = inventory.in_use_reason() if inventory is not None else "devices could not be scanned"
         checks = select()
-        plan = plan_cycle(checks, in_use=in_use, bandwidth_due=self.bandwidth.due(started), reason=reason)
+        with self._asked_lock:
+            asked, quiet_until = list(self._pending.values())[:heartbeat.MAX_ANSWERS], self.quiet_until
+        # A roll-call request is a full check now, bandwidth included unless the room is in use
+        # or quiet (the deferral gate decides that as for any due test).
+        plan = plan_cycle(checks, in_use=in_use, bandwidth_due=bool(asked) or self.bandwidth.due(started),
+                          reason=reason, quiet_until=quiet_until, now_wall=time.time())
         fresh = {r.name: r for r in run_checks(self._pinging(plan.run), ctx, plan.skip)}
         results = self._bandwidth_results(checks, plan, fresh)
         with self._emit_lock:
@@ -396,7 +416,7 @@ class Service:
                 results = [latest.get(r.name, r) for r in results]
                 inventory = self._inventory
             self.network = network_figures(results)
-            self._emit(results, inventory, always=True)
+            self._emit(results, inventory, always=True, answers=asked)
         logfmt.event(log, "cycle.done", logging.DEBUG, kind="full", in_use=in_use,
                      bandwidth=plan.bandwidth_ran, took_ms=round((time.monotonic() - started) * 1000))
 
@@ -481,7 +501,8 @@ class Service:
             results = [fresh.get(r.name, r) for r in self.results]
             self._emit(results, inventory, always=False)
 
-    def _emit(self, results: list[CheckResult], inventory: Any, *, always: bool) -> None:
+    def _emit(self, results: list[CheckResult], inventory: Any, *, always: bool,
+              answers: list[directives.Request] | None = None) -> None:
         """Keep the results; spool a heartbeat when asked, or when status or devices changed."""
         status = overall_status(results)
         devices = inventory.to_json() if inventory is not None else self.devices_json
@@ -494,11 +515,12 @@ class Service:
         if inventory is not None:
             self._inventory = inventory
         if always or changed:
-            self._heartbeat(results, devices)
+            self._heartbeat(results, devices, answers or [])
         self._write_state()
         self._notify(self._status_text())
 
-    def _heartbeat(self, results: list[CheckResult], devices: dict[str, Any] | None) -> None:
+    def _heartbeat(self, results: list[CheckResult], devices: dict[str, Any] | None,
+                   answers: list[directives.Request]) -> None:
         assert self.spool is not None and self.seq is not None and self.sender is not None
         with self.write_lock:
             if self._stop.is_set():
@@ -508,7 +530,8 @@ class Service:
             doc = heartbeat.build(self.config, seq, results, devices, self.network, self.host.now(),
                                   heartbeat.SpoolFigures(self.spool.depth, dropped),
                                   agent_instance=self.seq.instance,
-                                  equipment=equipment_json(self.config, self._inventory))
+                                  equipment=equipment_json(self.config, self._inventory),
+                                  answers=[heartbeat.answer_json(a.id, a.kind) for a in answers])
             # Spool first, then the counter: a crash in between is healed at start (raise_to).
             # The sender cannot send (and delete) the new file before the counter is committed,
             # or a crash in between would hand the same number to a different heartbeat.
@@ -521,9 +544,69 @@ class Service:
                 # Disk full or read-only: keep running (host.disk says why); the number is reused.
                 logfmt.event(log, "heartbeat.spool_failed", logging.ERROR, seq=seq, error=str(err))
                 return
+        if answers:
+            self._answered_now(answers, seq)
         self.sender.poke()
         logfmt.event(log, "heartbeat.spooled", seq=seq, status=doc["status"], spool_depth=self.spool.depth,
                      dropped=dropped)
+
+    # -- what the collector asks (sender thread) -----------------------------
+
+    def _on_answer(self, body: str) -> None:
+        """A delivered heartbeat's answer: take its requests and hints; run nothing from it."""
+        now, wall = time.monotonic(), time.time()
+        asked = directives.parse(body, wall)
+        if asked.ignored != self._ignored:  # logged once per new kind of oddity, not every heartbeat
+            self._ignored = asked.ignored
+            if asked.ignored:
+                logfmt.event(log, "collector.answer_ignored", logging.WARNING, ignored="; ".join(asked.ignored))
+        wake = False
+        with self._asked_lock:
+            for request in asked.requests:
+                if (request.id not in self._pending and request.id not in self._answered
+                        and len(self._pending) < heartbeat.MAX_ANSWERS):
+                    self._pending[request.id] = request
+                    logfmt.event(log, "request.received", id=request.id, kind=request.kind)
+                    wake = True
+            if asked.quiet_until != self.quiet_until:
+                logfmt.event(log, "quiet.changed", until=iso(asked.quiet_until) if asked.quiet_until else None)
+            self.quiet_until = asked.quiet_until
+            old = self._hint[0] if self._hint else None
+            self._hint = (asked.interval_s, now) if asked.interval_s is not None else None
+            if asked.interval_s != old:
+                logfmt.event(log, "interval.hint", interval_s=asked.interval_s,
+                             own_interval_s=self.config.central.interval_s)
+        if wake:
+            self.next_cycle = now  # the full check the collector asked for, now
+        elif asked.interval_s is not None and self.next_cycle > now + self.interval_s():
+            self.next_cycle, wake = now + self.interval_s(), True  # the faster beat starts now
+        if wake:
+            self._wake.set()
+
+    def interval_s(self) -> float:
+        """The full cycle's interval: the collector's hint when it is faster and fresh, else the room's own."""
+        own = self.config.central.interval_s
+        hint = self._hint
+        if hint is None or time.monotonic() - hint[1] > HINT_TTL_S:
+            return own
+        return min(own, max(directives.INTERVAL_MIN_S, hint[0]))
+
+    def _meeting_state(self) -> dict[str, Any]:
+        """What the collector asked, for ``bridge-agent status`` and status.json."""
+        with self._asked_lock:
+            return {"quiet_until": iso(self.quiet_until) if self.quiet_until else None,
+                    "interval_s": self.interval_s(), "pending_requests": sorted(self._pending)}
+
+    def _answered_now(self, answers: list[directives.Request], seq: int) -> None:
+        """The requests are answered in the spooled heartbeat ``seq``: the spool delivers it once."""
+        with self._asked_lock:
+            for request in answers:
+                self._pending.pop(request.id, None)
+                self._answered[request.id] = None
+            while len(self._answered) > ANSWERED_KEPT:
+                self._answered.pop(next(iter(self._answered)))
+        for request in answers:
+            logfmt.event(log, "request.answered", id=request.id, kind=request.kind, seq=seq)
 
     # -- reporting -----------------------------------------------------------
 
@@ -575,6 +658,7 @@ class Service:
                                "kind": delivery.last_kind, "status_code": delivery.last_status_code,
                                "at": iso(delivery.last_error_at), "failures": delivery.failures},
                 "checks": [r.to_json() for r in self.results],
+                "meeting": self._meeting_state(),
             })
         try:
             write_state(self.config.agent.runtime_dir, doc)

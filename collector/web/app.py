@@ -16,16 +16,18 @@ import time
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector import incidents, probe
 from collector.ingest import Validator, Writer
+from collector.meetings import Board, refresh_board
 from collector.status import iso
 from collector.store import Store
-from collector.web import api, audit, dashboard, heartbeat, login, metrics
 from collector.web import incidents as incident_pages
+from collector.web import api, audit, dashboard, heartbeat, login, meetings_web, metrics
 from collector.web.runtime import Runtime, ServeConfig, runtime
 from collector.webhook import CURSOR as WEBHOOK_CURSOR
 from collector.webhook import Notifier
@@ -75,6 +77,8 @@ async def _sweep_forever(rt: Runtime) -> None:
                 await rt.writer.call(lambda store: open_gap(store, now, "stall", since=started))
                 rt.heard_since = now
             last_sweep = now
+            if rt.board is not None:
+                await run_in_threadpool(refresh_board, rt.board, rt.store, rt.config.offline_factor, rt.heard_since)
             events = await rt.writer.call(
                 lambda store: store.mark_offline(now, rt.config.offline_factor, rt.heard_since))
             # Right after the offline transitions, so rooms that just went silent count too.
@@ -110,7 +114,8 @@ def create_app(config: ServeConfig) -> Starlette:
             log.warning("no accounts yet: nobody can read the dashboard, the API or /metrics;"
                         " create one with `bridge-collector user add NAME --role admin`")
         rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)),
-                     heard_since=started)
+                     heard_since=started, board=Board(config.rollcall_lead_s, config.rollcall_interval_s))
+        refresh_board(rt.board, store, config.offline_factor, started)  # type: ignore[arg-type]
         rt.writer.start(asyncio.get_running_loop())
         notifier = None
         if config.webhook:
@@ -140,6 +145,7 @@ def create_app(config: ServeConfig) -> Starlette:
         *dashboard.routes(),
         *login.routes(),
         *audit.routes(),
+        *meetings_web.routes(),
         *metrics.routes(),
         *probe.routes(lambda request: runtime(request).store, config.probe_max_transfers),
     ]

@@ -4,6 +4,11 @@ Every answer to a client mistake is a 4xx naming the problem: 401 unknown or
 revoked token, 403 token of another room, 413 body over 256 KiB, 415 not JSON,
 422 schema error with the failing field's path. A replay of a stored
 ``(room_id, agent_instance, seq)`` gets the same 200 and writes nothing.
+
+The 200 answer is ``{"status", "room_id", "seq", "requests": [...]}``, plus
+``interval_s`` and ``quiet_until`` for a room taking part in a meeting now
+(collector.meetings, docs/meetings.md). The heartbeat's ``answers`` mark the
+room's roll-call requests answered.
 """
 
 from __future__ import annotations
@@ -11,14 +16,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.ingest import MAX_BODY, Rejection, decode, to_heartbeat, validate
 from collector.store import DUPLICATE, STORED, hash_token
-from collector.web.runtime import runtime
+from collector.web.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +105,30 @@ async def receive(request: Request) -> Response:
         rt.counters.seq_reused += 1
         log.warning("room %s reused seq %d of stream %s for a different heartbeat (sent_at %s): not stored",
                     room_id, heartbeat.seq, heartbeat.agent_instance or "-", heartbeat.sent_at)
-    return JSONResponse({"status": "stored" if outcome == STORED else "duplicate", "room_id": room_id,
-                         "seq": heartbeat.seq})
+    reply: dict[str, Any] = {"status": "stored" if outcome == STORED else "duplicate", "room_id": room_id,
+                             "seq": heartbeat.seq}
+    try:
+        reply.update(await _meeting_directives(rt, room_id, doc, heartbeat.seq))
+    except sqlite3.Error as err:  # the heartbeat is stored: the roll-call waits for the next one
+        log.error("roll-call for room %s failed: %s", room_id, err)
+    return JSONResponse(reply)
+
+
+async def _meeting_directives(rt: Runtime, room_id: str, doc: dict[str, Any], seq: int) -> dict[str, Any]:
+    """Record the room's answers; what it is asked now (collector.meetings). Rooms outside any
+    current meeting cost nothing here but a look into memory."""
+    board = rt.board
+    answers = [a["id"] for a in doc.get("answers", ())]
+    if board is None or not (answers or board.participates(room_id)):
+        return {"requests": []}
+    now = time.time()
+
+    def work() -> dict[str, Any]:
+        if answers:
+            rt.store.answer_requests(room_id, answers, seq, now)
+        return board.directives(rt.store, room_id, now).json()
+
+    return await run_in_threadpool(work)
 
 
 def routes() -> list[Route]:

@@ -45,7 +45,8 @@ def render(request: Request, template: str, status_code: int = 200, headers: dic
            **context: Any) -> HTMLResponse:
     chosen = lang(request)
     html = _env.get_template(template).render(
-        t=LABELS[chosen], lang=chosen, now=time.time(), refresh_s=REFRESH_S, path=request.url.path,
+        t=LABELS[chosen], lang=chosen, now=time.time(), refresh_s=context.pop("refresh_s", REFRESH_S),
+        path=request.url.path,
         query=lambda **kw: "?" + urlencode({k: v for k, v in {**request.query_params, **kw}.items() if v}),
         # Set by collector.web.auth.require; None on the login page.
         user=getattr(request.state, "principal", None),

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from collector.incidents import DEFAULT_MIN_ROOMS, DEFAULT_WINDOW_S, Settings
 from collector.ingest import Validator, Writer
+from collector.meetings import DEFAULT_INTERVAL_S, DEFAULT_LEAD_MIN, Board
 from collector.probe.http import DEFAULT_MAX_TRANSFERS
 from collector.ratelimit import FailureLimiter
 from collector.status import DEFAULT_OFFLINE_FACTOR
@@ -37,6 +38,8 @@ class ServeConfig:
     @property
     def incidents(self) -> Settings:
         return Settings(min_rooms=self.incident_min_rooms, window_s=self.incident_window_s)
+    rollcall_lead_s: float = DEFAULT_LEAD_MIN * 60
+    rollcall_interval_s: float = DEFAULT_INTERVAL_S
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Runtime:
     heard_since: float = 0.0
     # Failed dashboard logins per user and per address (in memory: see collector.ratelimit).
     login_failures: FailureLimiter = field(default_factory=FailureLimiter)
+    # The meetings near now (collector.meetings); made from the config in create_app.
+    board: Board | None = None
 
     def publish(self, events: list[Event]) -> None:
         for listener in self.listeners:
