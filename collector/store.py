@@ -763,6 +763,16 @@ class Store:
             (wanted, room_id, room_id, since, limit)).fetchall()
         return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
 
+    # ---- call quality and /metrics: the latest heartbeat bodies ----
+
+    def latest_bodies(self) -> dict[str, str]:
+        """room_id -> the latest heartbeat body (JSON text) of every enrolled, unrevoked room."""
+        rows = self._conn().execute(
+            "SELECT latest.room_id, latest.body FROM latest JOIN rooms ON rooms.room_id = latest.room_id"
+            " WHERE rooms.revoked_at IS NULL").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     out["units"] = tuple(json.loads(out["units"]))
