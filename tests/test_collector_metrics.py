@@ -79,3 +79,25 @@ def test_alert_rules_check_and_unit_tests() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     done = promtool("test", "rules", "bridge-room.rules.test.yml", cwd=RULES)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_grafana_dashboard_uses_only_exported_families() -> None:
+    import json
+    import re
+
+    from collector.web import metrics
+
+    dashboard = json.loads((RULES / "grafana-dashboard.json").read_text())
+    exported = {name for name, *_ in metrics.FIGURES} | {
+        "bridge_room_status", "bridge_room_check_status", "bridge_room_call_r_factor", "bridge_room_call_mos",
+        "bridge_room_video_ok", "bridge_room_last_seen_timestamp_seconds", "bridge_rooms"}
+    source = Path(metrics.__file__).read_text()
+    assert all(name in source for name in exported)
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)]
+    used = {m for e in exprs for m in re.findall(r"\bbridge_[a-z_]+", e)}
+    assert used and used <= exported, used - exported
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    rules = (RULES / "bridge-room.rules.yml").read_text()
+    assert {m for m in re.findall(r"\bbridge_[a-z_]+", rules)} <= exported
