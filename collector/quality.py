@@ -120,6 +120,9 @@ VIDEO_JITTER_MS = 30.0
 VIDEO_LOSS_PCT = 1.0
 VIDEO_UPLOAD_MBPS = 3.0
 VIDEO_DOWNLOAD_MBPS = 2.5
+# what the pages show next to a room's verdict: figure -> (limit, unit)
+VIDEO_PROFILE = {"latency": ("≤ 150", "ms"), "jitter": ("≤ 30", "ms"), "loss": ("≤ 1", "%"),
+                 "upload": ("≥ 3.0", "Mbit/s"), "download": ("≥ 2.5", "Mbit/s")}
 
 
 @dataclass(frozen=True)

@@ -772,6 +772,15 @@ class Store:
             " WHERE rooms.revoked_at IS NULL").fetchall()
         return {r[0]: r[1] for r in rows}
 
+    # ---- compliance by time: every room's transitions in a period ----
+
+    def transitions_since(self, since: float) -> list[tuple[str, float, str]]:
+        """(room_id, at, to_state) of every event since ``since``, by room, oldest first."""
+        rows = self._conn().execute(
+            "SELECT room_id, at, to_state FROM events WHERE at >= ? ORDER BY room_id, at, id", (since,)
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
 
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
