@@ -90,22 +90,24 @@ def room_lines(views: list[RoomView], bodies: Mapping[str, Any]) -> list[str]:
 
     def family(name: str, help_text: str, samples: list[tuple[str, float]]) -> None:
         lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
-        lines.extend(f"{name}{{{labels}}} {_number(value)}" for labels, value in samples)
+        lines.extend(f"{name}{{{label_set}}} {_number(value)}" for label_set, value in samples)
 
     def labels(v: RoomView) -> str:
         return f'room_id="{_label(v.room_id)}",unit="{_label(v.unit)}"'
 
+    def present(values: dict[str, float | None]) -> list[tuple[str, float]]:
+        return [(labels(v), value) for v, _ in live if (value := values[v.room_id]) is not None]
+
     for name, help_text, key, factor in FIGURES:
-        family(name, help_text, [(labels(v), figures[v.room_id][key] * factor)  # type: ignore[operator]
-                                 for v, _ in live if figures[v.room_id][key] is not None])
+        family(name, help_text, present({room_id: None if (value := f[key]) is None else value * factor
+                                         for room_id, f in figures.items()}))
     family("bridge_room_call_r_factor",
            f"ITU-T G.107 E-model rating R of a call ({quality.CODEC}, one-way delay RTT/2 + 2 jitter + 20 ms).",
-           [(labels(v), assessed[v.room_id].r) for v, _ in live if assessed[v.room_id].r is not None])  # type: ignore[misc]
+           present({room_id: q.r for room_id, q in assessed.items()}))
     family("bridge_room_call_mos", "Mean opinion score estimated from the E-model rating (G.107 Annex B).",
-           [(labels(v), assessed[v.room_id].mos) for v, _ in live if assessed[v.room_id].mos is not None])  # type: ignore[misc]
+           present({room_id: q.mos for room_id, q in assessed.items()}))
     family("bridge_room_video_ok", "1 when every measured figure is within the HD video profile (docs/quality.md).",
-           [(labels(v), float(assessed[v.room_id].video_ok)) for v, _ in live
-            if assessed[v.room_id].video_ok is not None])
+           present({room_id: None if q.video_ok is None else float(q.video_ok) for room_id, q in assessed.items()}))
     checks: list[tuple[str, float]] = []
     for v, body in live:
         for check in (body.get("checks") or [])[:MAX_CHECKS]:
