@@ -171,9 +171,12 @@ async def metrics(request: Request) -> Response:
     stats = rt.counters.webhook
     pending = await run_in_threadpool(rt.store.count_events_after, stats.position) if stats else 0
     visible = {v.room_id for v in views}
-    bodies = await run_in_threadpool(lambda: parse_bodies(
-        {k: b for k, b in rt.store.latest_bodies().items() if k in visible}))
-    return Response(render(views, rt.counters, pending, bodies), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def text() -> str:  # parsing 1,000 bodies takes ~0.1 s: off the event loop, which ingest shares
+        bodies = parse_bodies({k: b for k, b in rt.store.latest_bodies().items() if k in visible})
+        return render(views, rt.counters, pending, bodies)
+
+    return Response(await run_in_threadpool(text), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def routes() -> list[Route]:
