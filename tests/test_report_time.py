@@ -125,3 +125,27 @@ def test_days_limited_to_retention_api_page_and_csv(tmp_path: Path) -> None:
         assert rooms_csv.text.removeprefix("\ufeff").splitlines()[1].split(",")[1] == "k-1"
         room_page = c.get("/rooms/k-1", params={"lang": "en"}).text
         assert 'id="call-quality"' in room_page and "HD video profile" in room_page and "Within" in room_page
+
+
+def test_report_and_room_page_in_a_real_browser(tmp_path: Path) -> None:
+    from tests.browser import Browser
+
+    with running_collector(tmp_path, rooms=("s-1", "s-2")) as c, Browser(tmp_path / "profile") as browser:
+        for room_id, status in (("s-1", "ok"), ("s-2", "fail")):
+            body = heartbeat(room_id, 1, status=status, failing="probe.loss" if status == "fail" else None)
+            if status == "fail":
+                body["network"].update({"rtt_avg_ms": 380.0, "jitter_ms": 45.0, "loss_pct": 4.0})
+            r = httpx.post(c.heartbeat_url, json=body, headers={"Authorization": f"Bearer {c.tokens[room_id]}"})
+            assert r.status_code == 200, r.text
+        c.add_user("operator", "mật-khẩu-điều-hành", "operator")
+        browser.open(f"{c.url}/report")
+        browser.submit_login("operator", "mật-khẩu-điều-hành")
+        dom = browser.open(f"{c.url}/report?days=7")
+        assert 'id="report-rooms"' in dom and "Tỉ lệ thời gian đạt" in dom and "Không đạt" in dom
+        rows = browser.evaluate("document.querySelectorAll('#report-rooms tr[data-room]').length")
+        assert rows == 2
+        browser.screenshot(tmp_path / "report-vi.png")
+        dom = browser.open(f"{c.url}/rooms/s-2?lang=en")
+        assert 'id="call-quality"' in dom and "Outside" in dom and "One-way latency" in dom
+        browser.screenshot(tmp_path / "room-en.png")
+        assert (tmp_path / "report-vi.png").stat().st_size > 10_000
