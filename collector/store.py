@@ -775,9 +775,11 @@ class Store:
     # ---- compliance by time: every room's transitions in a period ----
 
     def transitions_since(self, since: float) -> list[tuple[str, float, str]]:
-        """(room_id, at, to_state) of every event since ``since``, by room, oldest first."""
+        """(room_id, at, to_state) of every room state change since ``since``, by room, oldest first."""
+        # only the four room states: other rows of the events outbox (incidents) are no room's state
         rows = self._conn().execute(
-            "SELECT room_id, at, to_state FROM events WHERE at >= ? ORDER BY room_id, at, id", (since,)
+            "SELECT room_id, at, to_state FROM events WHERE at >= ? AND to_state IN ('ok', 'warn', 'fail', 'offline')"
+            " ORDER BY room_id, at, id", (since,)
         ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
 
