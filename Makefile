@@ -17,7 +17,7 @@ APT_RUNTIME := python3 python3-venv python3-setuptools python3-wheel python3-psu
 	python3-pyudev python3-httpx python3-watchdog python3-starlette python3-uvicorn \
 	python3-jinja2 python3-jsonschema python3-fastjsonschema python3-uvloop python3-httptools iproute2 tzdata
 # Tests: umockdev device trees, real network tools and peers, packaging and browser checks.
-APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl \
+APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl prometheus \
 	procps psmisc util-linux chromium prometheus-node-exporter \
 	debhelper dh-python pybuild-plugin-pyproject python3-all python3-build \
 	python3-installer lintian mmdebstrap systemd fakeroot dpkg-dev build-essential \

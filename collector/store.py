@@ -1173,6 +1173,25 @@ class Store:
                 row["failing"] = json.loads(row["failing"])
                 rows.append(row)
         return out
+    # ---- call quality and /metrics: the latest heartbeat bodies ----
+
+    def latest_bodies(self) -> dict[str, str]:
+        """room_id -> the latest heartbeat body (JSON text) of every enrolled, unrevoked room."""
+        rows = self._conn().execute(
+            "SELECT latest.room_id, latest.body FROM latest JOIN rooms ON rooms.room_id = latest.room_id"
+            " WHERE rooms.revoked_at IS NULL").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    # ---- compliance by time: every room's transitions in a period ----
+
+    def transitions_since(self, since: float) -> list[tuple[str, float, str]]:
+        """(room_id, at, to_state) of every room state change since ``since``, by room, oldest first."""
+        # only the four room states: other rows of the events outbox (incidents) are no room's state
+        rows = self._conn().execute(
+            "SELECT room_id, at, to_state FROM events WHERE at >= ? AND to_state IN ('ok', 'warn', 'fail', 'offline')"
+            " ORDER BY room_id, at, id", (since,)
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
 
 
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:

@@ -169,13 +169,14 @@ def test_report_json_csv_and_page(tmp_path: Path) -> None:
         assert units["Unit A"]["compliant_whole_period"] == 1  # a-2 failed during the period
         assert units["Unit A"]["failing_checks"] == [{"name": "probe.upload", "rooms": 1}]
         assert units["Unit B"]["compliant_now"] == 0
-        assert report["totals"] == {"rooms": 3, "compliant_now": 2, "compliant_whole_period": 1}
+        totals = {k: report["totals"][k] for k in ("rooms", "compliant_now", "compliant_whole_period")}
+        assert totals == {"rooms": 3, "compliant_now": 2, "compliant_whole_period": 1}
         r = c.get("/api/v1/report", params={"days": 7, "format": "csv"})
         assert r.headers["content-type"].startswith("text/csv")
         assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: spreadsheets read the Vietnamese right
         rows = list(csv.reader(io.StringIO(r.text.removeprefix("\ufeff"))))
         assert rows[0][:4] == ["unit", "rooms", "compliant_now", "compliant_last_7_days"]
-        assert ["Unit B", "1", "0", "0", "devices.cameras (1)"] in rows
+        assert ["Unit B", "1", "0", "0", "devices.cameras (1)"] in [row[:5] for row in rows]
         assert c.get("/api/v1/report", params={"days": "-1"}).status_code == 422
         page = c.get("/report", params={"days": 7, "lang": "en"}).text
         assert "Compliant all 7 days" in page and "probe.upload (1)" in page

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.accounts import ADMIN, VIEWER, audit_json
-from collector.report import compliance, gap_json, report_csv, report_json
+from collector.report import compliance, gap_json, max_days, report_csv, report_json, report_rooms_csv
 from collector.status import iso
 from collector.views import room_view, room_views
 from collector.web.auth import principal, require, visible_rooms
@@ -144,14 +144,21 @@ async def gaps(request: Request) -> Response:
 async def report(request: Request) -> Response:
     rt = runtime(request)
     try:
-        days = int_param(request, "days", 30, 1, 3650)
+        days = int_param(request, "days", min(30, max_days(rt.config.retention_days)), 1, 3650)
     except BadQuery as err:
         return _bad(err)
+    longest = max_days(rt.config.retention_days)
+    if days > longest:  # the history before that was purged: a report on it would be wrong, not partial
+        return JSONResponse({"error": f"query parameter 'days' must be at most {longest}: the collector keeps"
+                                      f" {longest} days of history (--retention-days)"}, status_code=400)
+    by_room = request.query_params.get("by") == "room"
     result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor,
                                      rt.heard_since, principal(request).scope)
     if request.query_params.get("format") == "csv":
-        return Response(report_csv(result), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="compliance-{days}d.csv"'})
+        text = report_rooms_csv(result) if by_room else report_csv(result)
+        name = f"compliance-rooms-{days}d.csv" if by_room else f"compliance-{days}d.csv"
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return JSONResponse(report_json(result))
 
 

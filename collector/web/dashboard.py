@@ -18,7 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.accounts import VIEWER
-from collector.report import compliance
+from collector import quality
+from collector.report import compliance, max_days
 from collector.status import SEVERITY, STATUSES, counts
 from collector.views import RoomView, room_view, room_views
 from collector.web.api import BadQuery, int_param
@@ -93,20 +94,24 @@ async def room_page(request: Request) -> Response:
     body = json.loads(row["body"]) if row["body"] else None
     checks = sorted(body["checks"], key=lambda c: -SEVERITY.get(c["status"], -1)) if body else []
     _, incident_of, _, room_acks = await run_in_threadpool(_incident_marks, request)
+    call = quality.assess(quality.figures_of(body.get("network") if body else None))
     return _page(request, "room.html", room=room_view(row, now, rt.config.offline_factor, rt.heard_since), heartbeat=body,
                  checks=checks, events=_durations(events, now), incident_ids=incident_of.get(room_id, []),
-                 room_ack=room_acks.get(room_id))
+                 room_ack=room_acks.get(room_id), call=call, video_profile=quality.VIDEO_PROFILE)
 
 
 async def report_page(request: Request) -> Response:
     rt = runtime(request)
+    longest = max_days(rt.config.retention_days)
     try:
-        days = int_param(request, "days", 30, 1, 3650)
+        days = int_param(request, "days", min(30, longest), 1, 3650)
     except BadQuery:
-        days = 30
+        days = min(30, longest)
+    asked, days = days, min(days, longest)  # the page shows what is retained and says so
     result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor,
                                      rt.heard_since, principal(request).scope)
-    return _page(request, "report.html", report=result, totals=result.totals)
+    return _page(request, "report.html", report=result, totals=result.totals,
+                 limited_from=asked if asked > days else None)
 
 
 def routes() -> list[Route]:
