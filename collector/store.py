@@ -27,7 +27,7 @@ from collector.errors import AccountError, RoomError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Who may read and act (version 3): accounts, API tokens, dashboard sessions, the audit trail.
 # Secrets are never stored in clear: passwords as scrypt hashes (collector.accounts),
@@ -67,6 +67,19 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+"""
+
+# Bandwidth test slots (version 4): at most --probe-slots leases per responder at once.
+# In the store, not in memory, so several collectors behind one name share the count.
+_PROBE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS probe_leases (
+    lease_id   TEXT PRIMARY KEY,  -- random, handed to the room to release it early
+    responder  TEXT NOT NULL,     -- host:port the room measures against, as the agent names it
+    room_id    TEXT NOT NULL,
+    granted_at REAL NOT NULL,
+    expires_at REAL NOT NULL      -- granted_at + duration_s x 2 + margin
+);
+CREATE INDEX IF NOT EXISTS probe_leases_responder ON probe_leases (responder, expires_at);
 """
 
 _SCHEMA = """
@@ -146,7 +159,7 @@ CREATE TABLE IF NOT EXISTS event_cursors (
     name     TEXT PRIMARY KEY,
     event_id INTEGER NOT NULL
 );
-""" + _ACCOUNTS_SCHEMA
+""" + _ACCOUNTS_SCHEMA + _PROBE_SCHEMA
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
@@ -175,12 +188,24 @@ _MIGRATIONS = (
     """,
     # 2 -> 3: accounts, API tokens, sessions, audit.
     _ACCOUNTS_SCHEMA,
+    # 3 -> 4: bandwidth test slots.
+    _PROBE_SCHEMA,
 )
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
     coalesce(location, '') AS location, coalesce(contact, '') AS contact, last_seq, sent_at,
     last_seen, first_seen, interval_s, status, failing, revoked_at, created_at, agent_instance,
     stream_started_at"""
+
+
+@dataclass(frozen=True)
+class SlotAnswer:
+    """``grant_probe_slot``: granted with a lease of ``lease_s``, or refused for ``wait_s``."""
+
+    granted: bool
+    lease_id: str | None
+    lease_s: float
+    wait_s: float
 
 
 STORED = "stored"
@@ -762,6 +787,48 @@ class Store:
             " AND (? IS NULL OR events.room_id = ?) AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
             (wanted, room_id, room_id, since, limit)).fetchall()
         return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
+
+    # ---- bandwidth test slots (POST /api/v1/probe/slot) ----
+
+    def grant_probe_slot(self, responder: str, room_id: str, limit: int, lease_s: float,
+                         now: float) -> SlotAnswer:
+        """A lease on one of ``limit`` slots of ``responder``, or when the first one frees.
+
+        One transaction (BEGIN IMMEDIATE on SQLite; a PostgreSQL store takes a row or advisory
+        lock on the responder) so two collectors never grant the same last slot. A room that
+        asks again while holding a lease gets that lease back, extended: its agent restarted.
+        """
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM probe_leases WHERE expires_at <= ?", (now,))
+            held = conn.execute("SELECT lease_id FROM probe_leases WHERE responder = ? AND room_id = ?",
+                                (responder, room_id)).fetchone()
+            if held is not None:
+                conn.execute("UPDATE probe_leases SET granted_at = ?, expires_at = ? WHERE lease_id = ?",
+                             (now, now + lease_s, held["lease_id"]))
+                return SlotAnswer(True, held["lease_id"], lease_s, 0.0)
+            active = conn.execute("SELECT count(*) AS n, min(expires_at) AS first_free FROM probe_leases"
+                                  " WHERE responder = ?", (responder,)).fetchone()
+            if active["n"] >= limit:
+                return SlotAnswer(False, None, 0.0, max(0.0, active["first_free"] - now))
+            lease_id = secrets.token_urlsafe(12)
+            conn.execute("INSERT INTO probe_leases (lease_id, responder, room_id, granted_at, expires_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (lease_id, responder, room_id, now, now + lease_s))
+            return SlotAnswer(True, lease_id, lease_s, 0.0)
+
+    def release_probe_slot(self, lease_id: str, room_id: str) -> bool:
+        """End a lease early (the test is over); False when it had expired or is another room's."""
+        with self._transaction() as conn:
+            gone = conn.execute("DELETE FROM probe_leases WHERE lease_id = ? AND room_id = ? RETURNING lease_id",
+                                (lease_id, room_id)).fetchall()
+        return bool(gone)
+
+    def probe_leases(self, now: float) -> list[dict[str, Any]]:
+        """The leases running at ``now``, oldest first."""
+        rows = self._conn().execute(
+            "SELECT lease_id, responder, room_id, granted_at, expires_at FROM probe_leases"
+            " WHERE expires_at > ? ORDER BY granted_at", (now,)).fetchall()
+        return [dict(r) for r in rows]
+
 
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)

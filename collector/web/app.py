@@ -24,7 +24,7 @@ from collector import probe
 from collector.ingest import Validator, Writer
 from collector.status import iso
 from collector.store import Store
-from collector.web import api, audit, dashboard, heartbeat, login, metrics
+from collector.web import api, audit, dashboard, heartbeat, login, metrics, probe_slot
 from collector.web.runtime import Runtime, ServeConfig, runtime
 from collector.webhook import CURSOR as WEBHOOK_CURSOR
 from collector.webhook import Notifier
@@ -135,6 +135,8 @@ def create_app(config: ServeConfig) -> Starlette:
         *login.routes(),
         *audit.routes(),
         *metrics.routes(),
-        *probe.routes(lambda request: runtime(request).store, config.probe_max_transfers),
+        *probe_slot.routes(),
     ]
+    if config.probe_in_process:
+        routes += probe.routes(lambda request: runtime(request).store, config.probe_max_transfers)
     return Starlette(routes=routes, lifespan=lifespan)

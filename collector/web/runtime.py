@@ -30,6 +30,10 @@ class ServeConfig:
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     sweep_interval_s: float = 2.0
     probe_max_transfers: int = DEFAULT_MAX_TRANSFERS
+    probe_slots: int = 4  # bandwidth tests paced at once per responder (collector.web.probe_slot)
+    # The STAMP reflector's HTTP companions in this process too (one-machine demo); by default
+    # `bridge-collector probe-serve` runs them, so ingest load never shows in the rooms' RTT.
+    probe_in_process: bool = False
 
 
 @dataclass
