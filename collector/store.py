@@ -815,12 +815,14 @@ class Store:
                          " VALUES (?, ?, ?, ?, ?)", (lease_id, responder, room_id, now, now + lease_s))
             return SlotAnswer(True, lease_id, lease_s, 0.0)
 
-    def release_probe_slot(self, lease_id: str, room_id: str) -> bool:
-        """End a lease early (the test is over); False when it had expired or is another room's."""
+    def release_probe_slot(self, lease_id: str, room_id: str, now: float, grace_s: float) -> bool:
+        """End a lease early (the test is over), ``grace_s`` from ``now``: the responder has yet to see
+        the last connection close. False when it had expired or is another room's."""
         with self._transaction() as conn:
-            gone = conn.execute("DELETE FROM probe_leases WHERE lease_id = ? AND room_id = ? RETURNING lease_id",
-                                (lease_id, room_id)).fetchall()
-        return bool(gone)
+            ended = conn.execute("UPDATE probe_leases SET expires_at = ? WHERE lease_id = ? AND room_id = ?"
+                                 " AND expires_at > ? RETURNING lease_id",
+                                 (now + grace_s, lease_id, room_id, now)).fetchall()
+        return bool(ended)
 
     def probe_leases(self, now: float) -> list[dict[str, Any]]:
         """The leases running at ``now``, oldest first."""

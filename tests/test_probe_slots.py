@@ -7,12 +7,13 @@ upgrade against the real SQLite store (expiry with the clock passed in, not wait
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
 
 from collector.store import Store
-from collector.web.probe_slot import LEASE_MARGIN_S, lease_seconds, parse_request
+from collector.web.probe_slot import LEASE_MARGIN_S, RELEASE_GRACE_S, lease_seconds, parse_request
 from tests.collector_helpers import running_collector
 
 RESPONDER = "[2001:db8::5]:8080"
@@ -32,7 +33,7 @@ def test_two_slots_then_a_wait_then_the_released_slot(tmp_path: Path) -> None:
         refused = _ask(c, "room-3")
         assert refused.status_code == 200 and refused.json()["granted"] is False
         wait = refused.json()["retry_after_s"]
-        assert 1 <= wait <= first["lease_s"] and refused.headers["Retry-After"] == str(wait)
+        assert 1 <= wait <= first["lease_s"] - LEASE_MARGIN_S and refused.headers["Retry-After"] == str(wait)
         # Another responder has its own slots.
         assert _ask(c, "room-3", responder="[2001:db8::6]:8080").json()["granted"]
         # Asking again while holding a lease (an agent restarted) is the same lease, not a second slot.
@@ -43,6 +44,9 @@ def test_two_slots_then_a_wait_then_the_released_slot(tmp_path: Path) -> None:
         assert other.status_code == 200 and other.json() == {"released": False}
         mine = httpx.delete(release, headers={"Authorization": f"Bearer {c.tokens['room-1']}"})
         assert mine.json() == {"released": True}
+        # Free once the responder has seen the last connection close (RELEASE_GRACE_S).
+        assert not _ask(c, "room-3").json()["granted"]
+        time.sleep(RELEASE_GRACE_S + 0.1)
         assert _ask(c, "room-3").json()["granted"]
 
 
@@ -78,7 +82,11 @@ def test_leases_expire_and_free_their_slot(tmp_path: Path) -> None:
         # Never released (the agent died mid-test): the lease ends at granted + lease_s.
         later = store.grant_probe_slot("r:1", "room-b", 1, 20, now=1020.0)
         assert later.granted and [l["room_id"] for l in store.probe_leases(1020.0)] == ["room-b"]
-        assert not store.release_probe_slot(a.lease_id or "", "room-a")
+        assert not store.release_probe_slot(a.lease_id or "", "room-a", 1020.0, 1.0)
+        # Released: free after the grace, not at the lease's end.
+        assert store.release_probe_slot(later.lease_id or "", "room-b", 1021.0, 1.0)
+        assert not store.grant_probe_slot("r:1", "room-c", 1, 20, now=1021.5).granted
+        assert store.grant_probe_slot("r:1", "room-c", 1, 20, now=1022.0).granted
     finally:
         store.close()
 
@@ -95,3 +103,19 @@ def test_a_version_3_database_gains_the_lease_table(tmp_path: Path) -> None:
     finally:
         store.close()
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def test_agent_reads_the_three_outcomes_and_nothing_else() -> None:
+    from agent.daemon.slot import GRANTED, NO_ANSWER, REFUSED, parse_slot_answer, slot_url
+
+    assert parse_slot_answer(200, '{"granted": true, "lease": "abc", "lease_s": 20}').lease == "abc"
+    assert parse_slot_answer(200, '{"granted": true}').kind == GRANTED
+    refused = parse_slot_answer(200, '{"granted": false, "retry_after_s": 7}')
+    assert (refused.kind, refused.wait_s) == (REFUSED, 7)
+    assert parse_slot_answer(200, '{"granted": false, "retry_after_s": 1e9}').wait_s == 3600
+    assert parse_slot_answer(200, '{"granted": false, "retry_after_s": "soon"}').wait_s == 1
+    # An older collector (404), a sink that answers anything, a proxy's page: no answer.
+    for status, body in ((404, '{"detail": "Not Found"}'), (200, '{"detail": "answer 200"}'),
+                         (200, "<html>"), (503, "")):
+        assert parse_slot_answer(status, body).kind == NO_ANSWER, (status, body)
+    assert slot_url("https://c.example.vn:8443/api/v1/heartbeat") == "https://c.example.vn:8443/api/v1/probe/slot"

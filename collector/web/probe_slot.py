@@ -10,7 +10,7 @@ Both answers are 200: a refusal is the normal outcome of a busy hour, not an err
 and an agent tells "refused, wait" from "no answer" (any other status, a timeout)
 by the ``granted`` flag alone. The lease lasts ``duration_s x 2 + LEASE_MARGIN_S``
 (upload then download, plus connection set-up); ``DELETE /api/v1/probe/slot/{lease}``
-ends it early, else it expires. Leases are kept in the store, so several collectors
+ends it early (RELEASE_GRACE_S later), else it expires. Leases are kept in the store, so several collectors
 share one count.
 """
 
@@ -37,6 +37,9 @@ LEASE_MARGIN_S = 10.0  # TCP/TLS set-up of each direction, the agent's own pause
 MAX_DURATION_S = 60  # the agent's largest probe.duration_s (agent/config.py)
 MAX_RESPONDER_CHARS = 300
 MIN_WAIT_S = 1
+# A released slot is free this much later: the responder sees the room's last connection close
+# a moment after the agent does, and the next room's test must not overlap it.
+RELEASE_GRACE_S = 1.0
 
 
 def lease_seconds(duration_s: float) -> float:
@@ -98,7 +101,9 @@ async def ask(request: Request) -> Response:
         return _unavailable(err)
     if answer.granted:
         return JSONResponse({"granted": True, "lease": answer.lease_id, "lease_s": answer.lease_s})
-    wait = max(MIN_WAIT_S, math.ceil(answer.wait_s))
+    # The oldest lease ends at the latest LEASE_MARGIN_S after its test does: ask again then
+    # (a released one, in RELEASE_GRACE_S).
+    wait = max(MIN_WAIT_S, math.ceil(answer.wait_s - LEASE_MARGIN_S))
     return JSONResponse({"granted": False, "retry_after_s": wait}, headers={"Retry-After": str(wait)})
 
 
@@ -108,7 +113,8 @@ async def release(request: Request) -> Response:
         room_id = await run_in_threadpool(_room, request)
         if room_id is None:
             return _unauthorized()
-        released = await run_in_threadpool(rt.store.release_probe_slot, request.path_params["lease"], room_id)
+        released = await run_in_threadpool(rt.store.release_probe_slot, request.path_params["lease"], room_id,
+                                           time.time(), RELEASE_GRACE_S)
     except sqlite3.Error as err:
         return _unavailable(err)
     return JSONResponse({"released": released})
