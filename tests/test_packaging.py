@@ -485,7 +485,8 @@ def test_file_modes_and_conffile(chroot: Chroot) -> None:
     wants = chroot.path("/etc/systemd/system/multi-user.target.wants")
     assert (wants / "bridge-agent.service").is_symlink()
     assert (wants / "bridge-collector.service").is_symlink()
-    assert not (wants / "bridge-collector-probe.service").exists(), "the responder alone is opt-in"
+    # The responder runs beside the collector, in its own process.
+    assert (wants / "bridge-collector-probe.service").is_symlink()
 
 
 def test_enrolled_config_checks_ok_for_the_service_user(chroot: Chroot) -> None:
