@@ -136,3 +136,22 @@ def test_the_reflector_answers_in_the_class_it_received_with_kernel_time_and_the
     # The same S bit as adjtimex says now; the error may have moved by a little since.
     assert estimate & 0x8000 == expected & 0x8000
     assert estimate_seconds(estimate)[2] == pytest.approx(estimate_seconds(expected)[2], rel=0.5)
+
+
+def test_the_responder_unit_lets_the_reflector_read_the_clock() -> None:
+    """Under bridge-collector-probe.service's system call filter adjtimex still answers (not 0x3FFF)."""
+    import subprocess
+
+    from tests.conftest import REPO
+
+    try:
+        import seccomp  # noqa: F401  (python3-seccomp, used by packaging/unit-seccomp)
+    except ImportError:
+        pytest.skip("needs python3-seccomp (Debian package) for packaging/unit-seccomp")
+    unit = REPO / "packaging/debian/bridge-room-collector.bridge-collector-probe.service"
+    code = ("from collector.probe.stamp import read_clock, clock_error_estimate;"
+            "print(clock_error_estimate(read_clock()))")
+    done = subprocess.run(["/usr/bin/python3", str(REPO / "packaging/unit-seccomp"), str(unit), "--",
+                           sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) != UNKNOWN_ERROR_ESTIMATE
