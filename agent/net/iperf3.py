@@ -43,9 +43,17 @@ def parse_iperf3_json(text: str) -> Iperf3Result:
 
 
 def is_busy(error: str) -> bool:
-    # After each test an iperf3 server closes its listening socket and opens a new one:
-    # in between a connection is refused although the server is there.
-    return "busy" in error or "Connection reset" in error or "Connection refused" in error
+    """Worth another try now: busy, or between two tests.
+
+    After each test an iperf3 server closes its listening socket and opens a new one:
+    in between a connection is refused although the server is there."""
+    return server_busy(error) or "Connection refused" in error
+
+
+def server_busy(error: str) -> bool:
+    """The server is there, serving another client: a retry later, not a fault of this link
+    (a refusal that outlasts the retries is an absent server, a failure)."""
+    return "busy" in error or "Connection reset" in error
 
 
 def iperf3_command(
