@@ -122,3 +122,23 @@ def test_twelve_rooms_at_once_never_more_than_two_tests_and_none_busy(tmp_path: 
         assert served["served"] >= 2 * ROOMS, served
         print(f"12 rooms measured in {took:.0f} s; responder peak {served['rooms_peak']} rooms,"
               f" {served['peak']} transfers, served {served['served']}")
+
+
+def test_without_a_slot_answer_the_room_waits_a_random_delay_then_measures_on_its_own(tmp_path: Path) -> None:
+    # The collector of central.url here is probe-serve alone: no slot endpoint (404), as
+    # from a collector older than pacing.
+    with built_link(responder=(HTTP_PORT, STAMP_PORT)) as link:
+        config = _config(tmp_path, "netns-room", link.centre_address, link.token_file)
+        text = config.read_text().replace(f":{COLLECTOR_PORT}/api/v1/heartbeat", f":{HTTP_PORT}/api/v1/heartbeat")
+        config.write_text(text.replace("retry_s = 30", "retry_s = 4").replace(
+            f"tcp_ports = [{COLLECTOR_PORT}]", f"tcp_ports = [{HTTP_PORT}]"))
+        log = tmp_path / "agent.log"
+        link.start(link.room, "sh", "-c", f"cd {tmp_path} && exec {sys.executable} -m agent --config {config}"
+                                          f" run 2>>{log}")
+        wait_for(lambda: _measured(tmp_path), 90, interval=0.5, what="the unpaced bandwidth test")
+        text = log.read_text()
+        assert "event=bandwidth.slot_unanswered" in text and "HTTP 404" in text
+        delay = int(text.split("unpaced_in_s=", 1)[1].split()[0])
+        assert 0 <= delay <= 4
+        assert "event=bandwidth.unpaced" in text
+        assert _checks(tmp_path)["probe.upload"]["status"] == "ok"
