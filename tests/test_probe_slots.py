@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from collector.store import Store
+from collector.store import SCHEMA_VERSION, Store
 from collector.web.probe_slot import LEASE_MARGIN_S, RELEASE_GRACE_S, lease_seconds, parse_request
 from tests.collector_helpers import running_collector
 
@@ -91,18 +91,19 @@ def test_leases_expire_and_free_their_slot(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_version_3_database_gains_the_lease_table(tmp_path: Path) -> None:
+def test_the_previous_schema_gains_the_lease_table(tmp_path: Path) -> None:
+    # The lease table is the last migration step: a database one version older lacks only it.
     db = tmp_path / "c.db"
     Store(db).close()
     conn = sqlite3.connect(db)
-    conn.executescript("DROP TABLE probe_leases; PRAGMA user_version=3;")
+    conn.executescript(f"DROP TABLE probe_leases; PRAGMA user_version={SCHEMA_VERSION - 1};")
     conn.close()
     store = Store(db)
     try:
         assert store.grant_probe_slot("r:1", "room-a", 4, 20, now=1.0).granted
     finally:
         store.close()
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 4
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_agent_reads_the_three_outcomes_and_nothing_else() -> None:
