@@ -189,7 +189,7 @@ class McuConfig:
 @dataclass(frozen=True)
 class ProbeConfig:
     host: str | None = _spec(None, check=_check_host)
-    # Unset: the port of central.url when the responder is the collector, else 8080.
+    # Unset: 8080, where `bridge-collector probe-serve` listens, on the collector's host or its own.
     http_port: int | None = _spec(None, check=_check_port)
     stamp_port: int = _spec(862, check=_check_port)
     stamp_packets: int = _spec(100, check=_between(2, 10000, " packets"))
@@ -320,8 +320,9 @@ class AgentConfig:
         parts = urlsplit(self.central.url)
         if not parts.hostname:
             return None
-        port = self.probe.http_port or parts.port or (443 if parts.scheme == "https" else 80)
-        # The collector speaks TLS on that port only when the URL says so.
+        # The collector's host runs the responder as its own process (probe-serve), on its own port.
+        port = self.probe.http_port or PROBE_SERVE_PORT
+        # It speaks TLS there when the collector does (the package gives both the same certificate).
         return ProbeTarget(parts.hostname, port, scheme if parts.scheme == "https" else "http", "central.url")
 
     @property

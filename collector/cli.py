@@ -1,6 +1,7 @@
 """``bridge-collector``: serve the control centre, enrol rooms, run the probe responder.
 
-    bridge-collector [--db PATH] serve [--listen [::]:8443] [--tls-cert F --tls-key F [--tls-client-ca F]] ...
+    bridge-collector [--db PATH] serve [--listen [::]:8443] [--tls-cert F --tls-key F [--tls-client-ca F]]
+                                       [--probe-slots 4] [--probe-in-process [--stamp-port 862]] ...
     bridge-collector [--db PATH] room add ID [--name N] [--unit U]   -> prints the token, once
     bridge-collector [--db PATH] room list [--json]
     bridge-collector [--db PATH] room revoke ID
@@ -56,11 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     _db(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    serve = sub.add_parser("serve", help="heartbeat API, dashboard, metrics and probe responder")
+    serve = sub.add_parser("serve", help="heartbeat API, dashboard, metrics and the bandwidth test slots")
     _db(serve)
     serve.add_argument("--listen", default="[::]:8443", help="HOST:PORT, IPv6 in brackets [[::]:8443]")
     add_tls_options(serve)
-    serve.add_argument("--stamp-port", type=int, default=862, help="STAMP reflector UDP port, 0 disables [862]")
+    serve.add_argument("--probe-slots", type=int, default=4,
+                       help="bandwidth tests granted at once per responder (POST /api/v1/probe/slot) [4]")
+    serve.add_argument("--probe-in-process", action="store_true",
+                       help="also serve the STAMP reflector and the HTTP probe endpoints in this process "
+                            "(one-machine demo; by default `bridge-collector probe-serve` does)")
+    serve.add_argument("--stamp-port", type=int, default=None,
+                       help="with --probe-in-process: STAMP reflector UDP port, 0 disables [862]")
     serve.add_argument("--lang", choices=("vi", "en"), default="vi", help="dashboard language [vi]")
     serve.add_argument("--webhook", metavar="URL", help="POST each status transition here as JSON, signed")
     serve.add_argument("--webhook-secret-file", metavar="FILE",
@@ -184,13 +191,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.incident_window <= 3600:
         raise UsageError("--incident-window must be from 1 to 3600 seconds")
     webhook_secret = _webhook_secret(args.webhook, args.webhook_secret_file)
+    if args.stamp_port is None:
+        args.stamp_port = 862 if args.probe_in_process else 0
+    elif args.stamp_port and not args.probe_in_process:
+        raise UsageError("--stamp-port needs --probe-in-process; the reflector runs as"
+                         " `bridge-collector probe-serve` (bridge-collector-probe.service)")
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
+    if args.probe_slots < 1:
+        raise UsageError("--probe-slots must be at least 1")
     config = ServeConfig(
         db=Path(args.db), lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
         retention_days=args.retention_days,
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
-        probe_max_transfers=args.probe_max_transfers,
+        probe_max_transfers=args.probe_max_transfers, probe_slots=args.probe_slots,
+        probe_in_process=args.probe_in_process,
         incident_min_rooms=args.incident_min_rooms, incident_window_s=args.incident_window,
         rollcall_lead_s=args.rollcall_lead * 60, rollcall_interval_s=args.rollcall_interval,
     )

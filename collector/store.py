@@ -27,7 +27,7 @@ from collector.errors import AccountError, MeetingError, RoomError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Who may read and act (version 3): accounts, API tokens, dashboard sessions, the audit trail.
 # Secrets are never stored in clear: passwords as scrypt hashes (collector.accounts),
@@ -171,6 +171,19 @@ CREATE TABLE IF NOT EXISTS meeting_snapshots (
 );
 """
 
+# Bandwidth test slots (version 6): at most --probe-slots leases per responder at once.
+# In the store, not in memory, so several collectors behind one name share the count.
+_PROBE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS probe_leases (
+    lease_id   TEXT PRIMARY KEY,  -- random, handed to the room to release it early
+    responder  TEXT NOT NULL,     -- host:port the room measures against, as the agent names it
+    room_id    TEXT NOT NULL,
+    granted_at REAL NOT NULL,
+    expires_at REAL NOT NULL      -- granted_at + duration_s x 2 + margin
+);
+CREATE INDEX IF NOT EXISTS probe_leases_responder ON probe_leases (responder, expires_at);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
     room_id      TEXT PRIMARY KEY,
@@ -248,7 +261,7 @@ CREATE TABLE IF NOT EXISTS event_cursors (
     name     TEXT PRIMARY KEY,
     event_id INTEGER NOT NULL
 );
-""" + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA + _MEETINGS_SCHEMA
+""" + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA + _MEETINGS_SCHEMA + _PROBE_SCHEMA
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
@@ -281,12 +294,24 @@ _MIGRATIONS = (
     _INCIDENTS_SCHEMA,
     # 4 -> 5: meetings, their participants, roll-call requests and snapshots.
     _MEETINGS_SCHEMA,
+    # 5 -> 6: bandwidth test slots.
+    _PROBE_SCHEMA,
 )
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
     coalesce(location, '') AS location, coalesce(contact, '') AS contact, last_seq, sent_at,
     last_seen, first_seen, interval_s, status, failing, revoked_at, created_at, agent_instance,
     stream_started_at"""
+
+
+@dataclass(frozen=True)
+class SlotAnswer:
+    """``grant_probe_slot``: granted with a lease of ``lease_s``, or refused for ``wait_s``."""
+
+    granted: bool
+    lease_id: str | None
+    lease_s: float
+    wait_s: float
 
 
 STORED = "stored"
@@ -1192,6 +1217,49 @@ class Store:
             " ORDER BY room_id, at, id", (since,)
         ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
+
+    # ---- bandwidth test slots (POST /api/v1/probe/slot) ----
+
+    def grant_probe_slot(self, responder: str, room_id: str, limit: int, lease_s: float,
+                         now: float) -> SlotAnswer:
+        """A lease on one of ``limit`` slots of ``responder``, or when the first one frees.
+
+        One transaction (BEGIN IMMEDIATE on SQLite; a PostgreSQL store takes a row or advisory
+        lock on the responder) so two collectors never grant the same last slot. A room that
+        asks again while holding a lease gets that lease back, extended: its agent restarted.
+        """
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM probe_leases WHERE expires_at <= ?", (now,))
+            held = conn.execute("SELECT lease_id FROM probe_leases WHERE responder = ? AND room_id = ?",
+                                (responder, room_id)).fetchone()
+            if held is not None:
+                conn.execute("UPDATE probe_leases SET granted_at = ?, expires_at = ? WHERE lease_id = ?",
+                             (now, now + lease_s, held["lease_id"]))
+                return SlotAnswer(True, held["lease_id"], lease_s, 0.0)
+            active = conn.execute("SELECT count(*) AS n, min(expires_at) AS first_free FROM probe_leases"
+                                  " WHERE responder = ?", (responder,)).fetchone()
+            if active["n"] >= limit:
+                return SlotAnswer(False, None, 0.0, max(0.0, active["first_free"] - now))
+            lease_id = secrets.token_urlsafe(12)
+            conn.execute("INSERT INTO probe_leases (lease_id, responder, room_id, granted_at, expires_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (lease_id, responder, room_id, now, now + lease_s))
+            return SlotAnswer(True, lease_id, lease_s, 0.0)
+
+    def release_probe_slot(self, lease_id: str, room_id: str, now: float, grace_s: float) -> bool:
+        """End a lease early (the test is over), ``grace_s`` from ``now``: the responder has yet to see
+        the last connection close. False when it had expired or is another room's."""
+        with self._transaction() as conn:
+            ended = conn.execute("UPDATE probe_leases SET expires_at = ? WHERE lease_id = ? AND room_id = ?"
+                                 " AND expires_at > ? RETURNING lease_id",
+                                 (now + grace_s, lease_id, room_id, now)).fetchall()
+        return bool(ended)
+
+    def probe_leases(self, now: float) -> list[dict[str, Any]]:
+        """The leases running at ``now``, oldest first."""
+        rows = self._conn().execute(
+            "SELECT lease_id, responder, room_id, granted_at, expires_at FROM probe_leases"
+            " WHERE expires_at > ? ORDER BY granted_at", (now,)).fetchall()
+        return [dict(r) for r in rows]
 
 
 def _with_units(row: sqlite3.Row) -> dict[str, Any]:

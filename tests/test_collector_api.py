@@ -256,8 +256,14 @@ def test_room_commands(tmp_path: Path) -> None:
     assert bad.returncode == 74 and "Traceback" not in bad.stderr and str(tmp_path) in bad.stderr
 
 
-def test_probe_endpoints_are_served_by_the_collector(tmp_path: Path) -> None:
-    with running_collector(tmp_path) as c:
+def test_probe_endpoints_are_served_by_the_collector_only_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "apart").mkdir()
+    (tmp_path / "demo").mkdir()
+    with running_collector(tmp_path / "apart") as c:
+        # By default `bridge-collector probe-serve` answers them, in its own process.
+        assert httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000},
+                         headers={"Authorization": f"Bearer {c.tokens['room-1']}"}).status_code == 404
+    with running_collector(tmp_path / "demo", extra_args=("--probe-in-process",)) as c:
         r = httpx.get(f"{c.url}/api/v1/probe/download", params={"bytes": 1000},
                       headers={"Authorization": f"Bearer {c.tokens['room-1']}"})
         assert r.status_code == 200 and len(r.content) == 1000

@@ -63,7 +63,7 @@ def test_tls_and_stamp_reflector(tmp_path: Path) -> None:
     port, stamp = free_port(), free_udp_port()
     url = f"https://[::1]:{port}"
     args = ["--db", str(db), "serve", "--listen", f"[::1]:{port}", "--tls-cert", str(cert), "--tls-key", str(key),
-            "--stamp-port", str(stamp)]
+            "--probe-in-process", "--stamp-port", str(stamp)]
     with serving(args, url + "/healthz", tmp_path / "log", verify=str(cert)):
         r = httpx.post(url + "/api/v1/heartbeat", json=heartbeat("tls-1", 1), verify=str(cert),
                        headers={"Authorization": f"Bearer {token}"})

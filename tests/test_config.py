@@ -228,10 +228,11 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
 def test_probe_target_defaults_to_the_collector_not_the_mcu() -> None:
     # The MCU runs no responder: measuring it would fail every room out of the box.
     config = parse_config('[mcu]\nhost = "mcu.example.vn"\n[central]\nurl = "https://c.example.vn/api/v1/heartbeat"\n')
-    assert config.probe_target == ProbeTarget("c.example.vn", 443, "https", "central.url")
+    # On the collector's host, probe-serve's port: serve no longer answers the probe itself.
+    assert config.probe_target == ProbeTarget("c.example.vn", 8080, "https", "central.url")
     plain = parse_config('[mcu]\nhost = "m.vn"\n[central]\nurl = "http://[2001:db8::5]:8000/api/v1/heartbeat"\n'
                          "allow_insecure_http = true\n")
-    assert plain.probe_target == ProbeTarget("2001:db8::5", 8000, "http", "central.url")
+    assert plain.probe_target == ProbeTarget("2001:db8::5", 8080, "http", "central.url")
     own = parse_config('[mcu]\nhost = "a.vn"\n[probe]\nhost = "b.vn"\n')
     assert own.probe_target == ProbeTarget("b.vn", 8080, "https", "probe.host")
     assert parse_config('[probe]\nhost = "b.vn"\nhttp_port = 9000\n').probe_target.http_port == 9000

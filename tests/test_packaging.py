@@ -324,7 +324,7 @@ def test_service_in_its_sandbox_waits_for_configuration_then_heartbeats(unpacked
         ok(run(["ip", "-n", ns, "link", "set", "lo", "up"]))
         start("collector", *sandboxed(unpacked / "lib/systemd/system/bridge-collector.service", "net_bind_service",
                                       *collector_cmd, "--db", str(db), "serve", "--listen", "[::1]:8443",
-                                      "--stamp-port", "862"))
+                                      "--probe-in-process", "--stamp-port", "862"))
         wait_for(lambda: run(["ip", "netns", "exec", ns, "ss", "-Hln", "sport = :862 or sport = :8443"])
                  .stdout.count("[::1]") == 2, 30, what="the collector on [::1]:8443 and UDP 862")
         agent = start("agent", "env", f"NOTIFY_SOCKET={unpacked / 'notify.sock'}", "WATCHDOG_USEC=180000000",
@@ -485,7 +485,8 @@ def test_file_modes_and_conffile(chroot: Chroot) -> None:
     wants = chroot.path("/etc/systemd/system/multi-user.target.wants")
     assert (wants / "bridge-agent.service").is_symlink()
     assert (wants / "bridge-collector.service").is_symlink()
-    assert not (wants / "bridge-collector-probe.service").exists(), "the responder alone is opt-in"
+    # The responder runs beside the collector, in its own process.
+    assert (wants / "bridge-collector-probe.service").is_symlink()
 
 
 def test_enrolled_config_checks_ok_for_the_service_user(chroot: Chroot) -> None:

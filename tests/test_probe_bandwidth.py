@@ -13,6 +13,7 @@ import pty
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -150,3 +151,23 @@ def test_no_bandwidth_leaves_the_link_alone(link: Link, tmp_path: Path) -> None:
     )
     names = [c["name"] for c in json.loads(proc.stdout)["checks"]]
     assert "probe.upload" not in names and "probe.download" not in names and "probe.rtt" in names
+
+
+def test_iperf3_server_busy_is_a_skip_not_a_failure(link: Link, tmp_path: Path) -> None:
+    if shutil.which("iperf3") is None:
+        pytest.skip("needs iperf3 (Debian package iperf3)")
+    link.shape(10)
+    server = link.start(link.centre, "iperf3", "--server", "--bind", link.centre_address)
+    link.wait_tcp(link.centre, link.centre_address, 5201, server)
+    # Another room's long test holds the one-test-at-a-time server for the agent's retries.
+    other = link.start(link.room, "iperf3", "--client", link.centre_address, "-6", "--time", "30")
+    try:
+        time.sleep(1)
+        checks = bandwidth(link, config(tmp_path, link, mode="iperf3", duration=1))
+    finally:
+        link.stop(other)
+        link.stop(server)
+    for check in checks.values():
+        assert check["status"] == "skip", check
+        assert "busy with another room's test" in check["summary"]
+        assert check["code"] == "bandwidth.responder_busy"

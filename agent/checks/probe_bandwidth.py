@@ -14,7 +14,7 @@ from agent.checks.probe_stamp import NO_RESPONDER
 from agent.config import AgentConfig, ProbeTarget, read_token
 from agent.errors import ConfigError
 from agent.net.bandwidth import Responder, http_bandwidth
-from agent.net.iperf3 import IPERF3_PORT, iperf3_bandwidth
+from agent.net.iperf3 import IPERF3_PORT, iperf3_bandwidth, server_busy
 from agent.result import CheckResult, Status
 
 
@@ -55,6 +55,11 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
         where = f"iperf3 at {bracket(address)}:{IPERF3_PORT}"
         report(name, f"{direction}: {where}, {probe.duration_s:g} s")
         result = iperf3_bandwidth(address, direction, probe.duration_s, probe.streams)
+        if result.mbps is None and result.error and server_busy(result.error):
+            # Still busy after its own retries: another room's test, nothing about this link.
+            busy = skip(name, f"{direction}: {where} was busy with another room's test; measured at the next run")
+            busy.code, busy.params = "bandwidth.responder_busy", {"direction": direction, "responder": where}
+            return busy
         return assess_bandwidth(name, result.mbps, result.error, minimum, where, details)
     try:
         responder = _responder(ctx.config, target, address)

@@ -73,6 +73,10 @@ class BandwidthTimer:
         self.due_at = now + wait
         return wait
 
+    def postpone(self, now: float, wait_s: float) -> None:
+        """Due again in ``wait_s`` without counting a failure (no bandwidth test slot yet)."""
+        self.due_at = now + wait_s
+
     def deferred(self, now: float) -> float:
         """A due test was put off (room in use); how long it has been put off."""
         if self.deferred_since is None:

@@ -19,6 +19,7 @@ import random
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -40,6 +41,7 @@ from agent.daemon.schedule import (
     plan_cycle,
 )
 from agent.daemon.sdnotify import Notifier
+from agent.daemon.slot import GRANTED, NO_ANSWER, REFUSED, ask_slot, release_slot
 from agent.daemon.sender import Sender
 from agent.daemon.seqstore import SeqStore
 from agent.daemon.spool import Spool
@@ -119,6 +121,7 @@ class Service:
         self._hint: tuple[float, float] | None = None  # (interval_s, when received, monotonic)
         self.quiet_until: float | None = None  # Unix seconds
         self._ignored: tuple[str, ...] = ()
+        self._slot_fallback_at: float | None = None  # no slot answer: the test runs unpaced from then
 
     # -- main thread ---------------------------------------------------------
 
@@ -406,7 +409,14 @@ class Service:
         # or quiet (the deferral gate decides that as for any due test).
         plan = plan_cycle(checks, in_use=in_use, bandwidth_due=bool(asked) or self.bandwidth.due(started),
                           reason=reason, quiet_until=quiet_until, now_wall=time.time())
-        fresh = {r.name: r for r in run_checks(self._pinging(plan.run), ctx, plan.skip)}
+        lease = None
+        if plan.bandwidth_ran:
+            plan, lease = self._paced(plan)
+        try:
+            fresh = {r.name: r for r in run_checks(self._pinging(plan.run), ctx, plan.skip)}
+        finally:
+            if lease:
+                release_slot(self.config, lease[0], lease[1])
         results = self._bandwidth_results(checks, plan, fresh)
         with self._emit_lock:
             if self._device_generation != generation:
@@ -469,6 +479,44 @@ class Service:
                 else:
                     results.append(carried(last, wall))
         return results
+
+    def _paced(self, plan: Plan) -> tuple[Plan, tuple[str, str] | None]:
+        """Ask the collector for a bandwidth test slot: the plan to run, and (token, lease) to give back.
+
+        Refused: the test waits the collector's time, carrying the last results (not a failure).
+        No answer: once put off by a random delay of up to probe.retry_s (rooms that lost the
+        collector together must not test together), then run on the agent's own schedule.
+        """
+        now = time.monotonic()
+        target = self.config.probe_target
+        try:
+            token = read_token(self.config.central.token_file)
+        except ConfigError:
+            token = None
+        if target is None or token is None:
+            return plan, None
+        slot = ask_slot(self.config, token, target)
+        if slot.kind == GRANTED:
+            self._slot_fallback_at = None
+            logfmt.event(log, "bandwidth.slot", logging.DEBUG, granted=True)
+            return plan, (token, slot.lease) if slot.lease else None
+        if slot.kind == NO_ANSWER and self._slot_fallback_at is not None and now >= self._slot_fallback_at:
+            self._slot_fallback_at = None
+            logfmt.event(log, "bandwidth.unpaced", logging.INFO, reason=slot.detail)
+            return plan, None
+        if slot.kind == REFUSED:
+            self._slot_fallback_at = None
+            wait = slot.wait_s
+            logfmt.event(log, "bandwidth.slot", granted=False, wait_s=round(wait))
+        else:
+            wait = self._rng.uniform(0.1, 1.0) * self.config.probe.retry_s
+            self._slot_fallback_at = now + wait
+            logfmt.event(log, "bandwidth.slot_unanswered", logging.WARNING, reason=slot.detail,
+                         unpaced_in_s=round(wait))
+        self.bandwidth.postpone(now, wait)
+        bandwidth = {c.name for c in plan.run if c.bandwidth}
+        return replace(plan, run=[c for c in plan.run if not c.bandwidth],
+                       keep_previous=plan.keep_previous | bandwidth, bandwidth_ran=False), None
 
     @staticmethod
     def _bandwidth_timer(config: AgentConfig) -> BandwidthTimer:

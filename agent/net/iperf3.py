@@ -42,10 +42,18 @@ def parse_iperf3_json(text: str) -> Iperf3Result:
     )
 
 
-def _busy(error: str) -> bool:
-    # After each test an iperf3 server closes its listening socket and opens a new one:
-    # in between a connection is refused although the server is there.
-    return "busy" in error or "Connection reset" in error or "Connection refused" in error
+def is_busy(error: str) -> bool:
+    """Worth another try now: busy, or between two tests.
+
+    After each test an iperf3 server closes its listening socket and opens a new one:
+    in between a connection is refused although the server is there."""
+    return server_busy(error) or "Connection refused" in error
+
+
+def server_busy(error: str) -> bool:
+    """The server is there, serving another client: a retry later, not a fault of this link
+    (a refusal that outlasts the retries is an absent server, a failure)."""
+    return "busy" in error or "Connection reset" in error
 
 
 def iperf3_command(
@@ -89,7 +97,7 @@ def iperf3_bandwidth(
         result = parse_iperf3_json(proc.stdout)
         # An iperf3 server runs one test at a time and needs a moment between tests;
         # meanwhile it says it is busy or resets the control connection.
-        if result.error is None or not _busy(result.error) or attempt == BUSY_RETRIES:
+        if result.error is None or not is_busy(result.error) or attempt == BUSY_RETRIES:
             return result
         time.sleep(BUSY_WAIT_S)
     return result

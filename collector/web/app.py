@@ -26,8 +26,8 @@ from collector.ingest import Validator, Writer
 from collector.meetings import Board, refresh_board
 from collector.status import iso
 from collector.store import Store
+from collector.web import api, audit, dashboard, heartbeat, login, meetings_web, metrics, probe_slot
 from collector.web import incidents as incident_pages
-from collector.web import api, audit, dashboard, heartbeat, login, meetings_web, metrics
 from collector.web.runtime import Runtime, ServeConfig, runtime
 from collector.webhook import CURSOR as WEBHOOK_CURSOR
 from collector.webhook import Notifier
@@ -147,6 +147,8 @@ def create_app(config: ServeConfig) -> Starlette:
         *audit.routes(),
         *meetings_web.routes(),
         *metrics.routes(),
-        *probe.routes(lambda request: runtime(request).store, config.probe_max_transfers),
+        *probe_slot.routes(),
     ]
+    if config.probe_in_process:
+        routes += probe.routes(lambda request: runtime(request).store, config.probe_max_transfers)
     return Starlette(routes=routes, lifespan=lifespan)

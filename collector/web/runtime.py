@@ -34,12 +34,16 @@ class ServeConfig:
     probe_max_transfers: int = DEFAULT_MAX_TRANSFERS
     incident_min_rooms: int = DEFAULT_MIN_ROOMS
     incident_window_s: float = DEFAULT_WINDOW_S
+    rollcall_lead_s: float = DEFAULT_LEAD_MIN * 60
+    rollcall_interval_s: float = DEFAULT_INTERVAL_S
+    probe_slots: int = 4  # bandwidth tests paced at once per responder (collector.web.probe_slot)
+    # The STAMP reflector's HTTP companions in this process too (one-machine demo); by default
+    # `bridge-collector probe-serve` runs them, so ingest load never shows in the rooms' RTT.
+    probe_in_process: bool = False
 
     @property
     def incidents(self) -> Settings:
         return Settings(min_rooms=self.incident_min_rooms, window_s=self.incident_window_s)
-    rollcall_lead_s: float = DEFAULT_LEAD_MIN * 60
-    rollcall_interval_s: float = DEFAULT_INTERVAL_S
 
 
 @dataclass
