@@ -11,6 +11,10 @@
   are not run: they are reported ``skip`` "deferred: room in use" and a due
   bandwidth test stays due; deferred longer than ``probe.max_defer_s`` it is
   reported ``warn``, saying since when and why;
+- the camera and microphone checks (``Check.av``: they open the device for
+  about 1.5 s) run every ``probe.av_every_s`` on the same kind of timer, and
+  are put off by the same gate (``room_gate``); between runs their last
+  results are carried;
 - a bandwidth test that measured nothing good (it failed, the network gate
   stopped it, the responder was busy) is tried again after ``probe.retry_s``,
   doubling with each further failure up to ``probe.every_s``;
@@ -83,33 +87,48 @@ class BandwidthTimer:
 class Plan:
     run: list[Check]
     skip: dict[str, str]
-    # Bandwidth checks not run this cycle and not deferred: their last result stands.
+    # Bandwidth and AV checks not run this cycle and not deferred: their last result stands.
     keep_previous: frozenset[str]
     bandwidth_ran: bool
+    av_ran: bool = False
+
+
+def room_gate(in_use: bool | None, reason: str | None = None) -> str | None:
+    """Pure: may a test that disturbs the room (bandwidth, camera, microphone) run now?
+
+    None when it may; else the skip reason. ``in_use`` None (unknown) may be a meeting.
+    This is the one place that decides: a further condition (a quiet window) goes here.
+    """
+    if in_use is False:
+        return None
+    return f"deferred: {reason}" if reason else IN_USE
 
 
 def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool,
-               reason: str | None = None) -> Plan:
-    """Pure: which of ``checks`` run in a periodic cycle; ``in_use`` None (unknown) may be a meeting.
+               reason: str | None = None, av_due: bool = False) -> Plan:
+    """Pure: which of ``checks`` run in a periodic cycle.
 
     ``reason`` is the signal behind ``in_use`` (``Inventory.in_use_reason()``), put in the skip.
     """
     run: list[Check] = []
     skip: dict[str, str] = {}
     keep: set[str] = set()
-    bandwidth_ran = False
+    ran = {"bandwidth": False, "av": False}
+    gate = room_gate(in_use, reason)
     for check in checks:
-        if check.bandwidth and not bandwidth_due:
+        if (check.bandwidth and not bandwidth_due) or (check.av and not av_due):
             keep.add(check.name)
             continue
-        # Only the bandwidth test loads the link. STAMP (about 17 kbit/s) goes on in a meeting:
-        # the figures measured while the room is really in use are the most valuable ones.
-        if in_use is not False and check.bandwidth:
-            skip[check.name] = f"deferred: {reason}" if reason else IN_USE
-        elif check.bandwidth:
-            bandwidth_ran = True
+        # Only the bandwidth test loads the link, only the AV checks open a meeting's devices.
+        # STAMP (about 17 kbit/s) goes on in a meeting: the figures measured while the room
+        # is really in use are the most valuable ones.
+        if check.bandwidth or check.av:
+            if gate is not None:
+                skip[check.name] = gate
+            else:
+                ran["bandwidth" if check.bandwidth else "av"] = True
         run.append(check)
-    return Plan(run, skip, frozenset(keep), bandwidth_ran)
+    return Plan(run, skip, frozenset(keep), ran["bandwidth"], ran["av"])
 
 
 def carried(previous: CheckResult, now_wall: float) -> CheckResult:
