@@ -46,7 +46,8 @@ def video_output() -> list[str]:
 
 
 def audio_output() -> list[str]:
-    return ["-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le"]
+    # Fresh timestamps: ALSA plugins hand out irregular ones and ffmpeg would complain per packet.
+    return ["-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-af", "asetpts=N/SR/TB", "-f", "s16le"]
 
 
 def v4l2_input(node: str) -> list[str]:
