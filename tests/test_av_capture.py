@@ -214,3 +214,24 @@ def test_diagnose_reads_cameras_and_microphones_only_with_av(tmp_path: Path) -> 
     by_name = {c["name"]: c for c in with_av["checks"]}
     assert by_name["display.connected"]["summary"] == "Samsung SyncMaster on HDMI-A-1"
     assert by_name["camera.frames"]["status"] == "skip" and by_name["camera.frames"]["code"] == "camera.none_to_read"
+
+
+@needs_ffmpeg
+def test_capture_works_inside_the_units_seccomp_sandbox(tmp_path: Path) -> None:
+    """The unit's SystemCallFilter= and MemoryDenyWriteExecute= apply to ffmpeg, a child of the agent."""
+    import subprocess
+    import sys
+
+    try:
+        import seccomp  # noqa: F401
+    except ImportError:
+        pytest.skip("python3-seccomp is not installed (packaging/apt-ensure python3-seccomp)")
+    unit = REPO / "packaging/debian/bridge-room-agent.bridge-agent.service"
+    code = ("from agent.av.capture import *; from agent.av.frames import *; import sys; "
+            "c = capture(find_ffmpeg(), ['-f', 'lavfi', '-i', 'testsrc=rate=30'], video_output()); "
+            "print(len(split_frames(c.data, FRAME_W, FRAME_H)), c.error)")
+    proc = subprocess.run([sys.executable, str(REPO / "packaging/unit-seccomp"), str(unit), "--",
+                           sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    frames, error = proc.stdout.split()
+    assert int(frames) >= 30 and error == "None", proc.stdout
