@@ -2,7 +2,7 @@
 
 ``make deb`` builds bridge-room-agent and bridge-room-collector; lintian must
 be silent; both units pass ``systemd-analyze verify`` with their ExecStart
-present and the agent's exposure score stays at 2.2 or below. Then a clean
+present and the agent's exposure score stays at 2.3 or below. Then a clean
 Debian 12 tree made by mmdebstrap from this machine's apt mirror gets the
 packages through ``apt-get install ./….deb`` (dependencies resolved by apt
 from Debian) and the commands run inside it. Then the tree is booted with
