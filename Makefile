@@ -21,7 +21,7 @@ APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-te
 	procps psmisc util-linux chromium prometheus-node-exporter \
 	debhelper dh-python pybuild-plugin-pyproject python3-all python3-build \
 	python3-installer lintian mmdebstrap systemd fakeroot dpkg-dev build-essential \
-	debian-archive-keyring python3-seccomp
+	debian-archive-keyring python3-seccomp ffmpeg
 
 .PHONY: run test venv deps-runtime deps-test clean bench deb
 

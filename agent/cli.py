@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose = sub.add_parser("diagnose", help="run every check once and report")
     _common(diagnose)
     diagnose.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth test")
+    diagnose.add_argument("--av", action="store_true",
+                          help="also read each idle camera and microphone for about 1.5 s (frames, sound level)")
 
     devices = sub.add_parser("devices", help="list cameras, microphones and speakers")
     _common(devices)

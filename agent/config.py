@@ -204,6 +204,9 @@ class ProbeConfig:
     retry_s: float = _spec(900.0, check=_at_least(1, " seconds"))
     # A test deferred (room in use) longer than this is reported as a warning.
     max_defer_s: float = _spec(86400.0, check=_at_least(0, " seconds"))
+    # The camera, microphone and display checks (they capture ~1.5 s from each idle device)
+    # run at most this often, never while the room is in use.
+    av_every_s: float = _spec(21600.0, check=_at_least(60, " seconds"))
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,8 @@ class PolicyConfig:
     min_cameras: int = _spec(1, check=_at_least(0))
     min_microphones: int = _spec(1, check=_at_least(0))
     min_speakers: int = _spec(0, check=_at_least(0))
+    # Connected front-of-room displays (DRM connectors, HDMI/DP audio ELD) the room needs.
+    min_displays: int = _spec(1, check=_at_least(0))
     count_virtual: bool = _spec(False)
     # Onboard (PCI/platform) audio inputs and outputs exist whether or not anything is plugged in.
     count_onboard_audio: bool = _spec(False)

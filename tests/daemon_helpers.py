@@ -113,7 +113,7 @@ def server_tls(pki: Pki, require_client: bool = False) -> ssl.SSLContext:
 
 def write_config(directory: Path, url: str, *, token: str = "t0k3n-secret-value", interval_s: float = 1,
                  extra: str = "", room: str = "room-1",
-                 policy: str = "min_cameras = 0\nmin_microphones = 0",
+                 policy: str = "min_cameras = 0\nmin_microphones = 0\nmin_displays = 0",
                  network: str = "") -> Path:
     """An enrolled configuration for the service in ``directory`` (state and runtime below it).
 

@@ -118,10 +118,11 @@ def test_registry_names_are_unique_and_known() -> None:
         "devices.cameras", "devices.microphones", "devices.speakers", "net.link", "net.ipv6_address",
         "net.ipv6_route", "net.dns_aaaa", "mcu.tcp", "mcu.sip", "mcu.icmp", "probe.rtt", "probe.jitter",
         "probe.loss", "probe.upload", "probe.download", "host.disk", "host.memory", "host.clock",
-        "host.temperature", "config",
+        "host.temperature", "config", "display.connected", "camera.frames", "microphone.level",
     }
     assert set(names) <= allowed
     assert all(not c.bandwidth for c in select(bandwidth=False))
+    assert all(not c.av for c in select(av=False))
 
 
 def test_host_checks_run_on_this_machine() -> None:

@@ -115,7 +115,7 @@ def test_camera_unplugged_gives_a_fail_heartbeat_at_the_collector_within_1s(tmp_
             # splay_s = 0: the first heartbeat at once, not within 30 s.
             config = write_config(tmp_path, collector.heartbeat_url, token=collector.tokens[ROOM], interval_s=300,
                                   extra="splay_s = 0",
-                                  policy="min_cameras = 1\nmin_microphones = 1\nrequire_ipv6 = false")
+                                  policy="min_cameras = 1\nmin_microphones = 1\nmin_displays = 0\nrequire_ipv6 = false")
             agent = Agent(config, env=bed.env())
             try:
                 latencies = []

@@ -122,7 +122,7 @@ def test_plugging_the_declared_speakerphone_is_ok_within_a_second(bed: BedClient
     bed.send("load webcam-c920")
     sink = start_sink()
     config = write_config(tmp_path, sink.url, interval_s=300, extra="splay_s = 0",
-                          policy="min_cameras = 1\nmin_microphones = 1\nrequire_ipv6 = false")
+                          policy="min_cameras = 1\nmin_microphones = 1\nmin_displays = 0\nrequire_ipv6 = false")
     (tmp_path / "equipment.toml").write_text(JABRA_PROFILE)
     agent = Agent(config, env=bed.env())
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())

@@ -54,6 +54,7 @@ tls = false
 [policy]
 min_cameras = 0
 min_microphones = 0
+min_displays = 0
 min_upload_mbps = 1
 min_download_mbps = 1
 require_clock_sync = false

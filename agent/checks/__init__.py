@@ -7,6 +7,9 @@ by import magic.
 
 from __future__ import annotations
 
+from agent.checks.av_camera import check_camera_frames
+from agent.checks.av_display import check_display_connected
+from agent.checks.av_microphone import check_microphone_level
 from agent.checks.base import Check, CheckContext, run_checks
 from agent.checks.config_check import check_config
 from agent.checks.devices import check_cameras, check_microphones, check_speakers
@@ -33,6 +36,11 @@ REGISTRY: tuple[Check, ...] = (
     Check("devices.cameras", "devices", check_cameras),
     Check("devices.microphones", "devices", check_microphones),
     Check("devices.speakers", "devices", check_speakers),
+    # -- does the equipment work: agent/checks/av_*.py. The display check only reads sysfs and
+    # runs every cycle; the camera and microphone ones open the device, at most every probe.av_every_s --
+    Check("display.connected", "av", check_display_connected),
+    Check("camera.frames", "av", check_camera_frames, av=True),
+    Check("microphone.level", "av", check_microphone_level, av=True),
     # -- network chain, in order: agent/checks/net_*.py, mcu_*.py, probe_*.py --
     # Stages 1-4 gate everything after them; MCU and probe stages are independent.
     Check("net.link", "net", check_link),
@@ -55,10 +63,10 @@ REGISTRY: tuple[Check, ...] = (
 )
 
 
-def select(*areas: str, bandwidth: bool = True) -> list[Check]:
+def select(*areas: str, bandwidth: bool = True, av: bool = True) -> list[Check]:
     """The registered checks of ``areas`` (all when none given), in registry order."""
     return [
         check
         for check in REGISTRY
-        if (not areas or check.area in areas) and (bandwidth or not check.bandwidth)
+        if (not areas or check.area in areas) and (bandwidth or not check.bandwidth) and (av or not check.av)
     ]

@@ -52,12 +52,14 @@ CheckFunc = Callable[[CheckContext], CheckResult]
 @dataclass(frozen=True)
 class Check:
     name: str
-    area: str  # "config", "devices", "net", "mcu", "probe", "host"
+    area: str  # "config", "devices", "av", "net", "mcu", "probe", "host"
     run: CheckFunc
     # Earlier checks that must not have failed; the first failed one is named in the skip.
     requires: tuple[str, ...] = ()
     # A bandwidth test: heavy on the link, so it runs rarely and never during a meeting.
     bandwidth: bool = False
+    # Reads the camera or microphone (or judges with them): rare, never while the room is in use.
+    av: bool = False
 
 
 def against_minimum(

@@ -12,8 +12,12 @@
   bandwidth test stays due; deferred longer than ``probe.max_defer_s`` it is
   reported ``warn``, saying since when and why;
 - while the collector says a meeting is on (``quiet_until`` in its answer, see
-  ``directives``), the bandwidth test is deferred the same way whatever the device
+  ``directives``), the bandwidth test and the AV checks are deferred the same way whatever the device
   signals say: ``deferral`` is the one gate both go through;
+- the camera and microphone checks (``Check.av``: they open the device for
+  about 1.5 s) run every ``probe.av_every_s`` on the same kind of timer, and
+  are put off by the same gate (``deferral``); between runs their last
+  results are carried;
 - a bandwidth test that measured nothing good (it failed, the network gate
   stopped it, the responder was busy) is tried again after ``probe.retry_s``,
   doubling with each further failure up to ``probe.every_s``;
@@ -91,14 +95,15 @@ class BandwidthTimer:
 class Plan:
     run: list[Check]
     skip: dict[str, str]
-    # Bandwidth checks not run this cycle and not deferred: their last result stands.
+    # Bandwidth and AV checks not run this cycle and not deferred: their last result stands.
     keep_previous: frozenset[str]
     bandwidth_ran: bool
+    av_ran: bool = False
 
 
 def deferral(*, in_use: bool | None, reason: str | None = None, quiet_until: float | None = None,
              now_wall: float = 0.0) -> str | None:
-    """Pure: why tests that load the room's link are put off now ("deferred: ..."), or None.
+    """Pure: why tests that disturb the room (bandwidth, camera, microphone) are put off now, or None.
 
     The one gate: the collector's quiet time (a meeting it knows of) first, then the room's
     own in-use signals; ``in_use`` None (devices unknown) may be a meeting too.
@@ -111,7 +116,8 @@ def deferral(*, in_use: bool | None, reason: str | None = None, quiet_until: flo
 
 
 def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool,
-               reason: str | None = None, quiet_until: float | None = None, now_wall: float = 0.0) -> Plan:
+               reason: str | None = None, av_due: bool = False, quiet_until: float | None = None,
+               now_wall: float = 0.0) -> Plan:
     """Pure: which of ``checks`` run in a periodic cycle; ``in_use`` None (unknown) may be a meeting.
 
     ``reason`` is the signal behind ``in_use`` (``Inventory.in_use_reason()``), put in the skip;
@@ -121,19 +127,21 @@ def plan_cycle(checks: list[Check], *, in_use: bool | None, bandwidth_due: bool,
     run: list[Check] = []
     skip: dict[str, str] = {}
     keep: set[str] = set()
-    bandwidth_ran = False
+    ran = {"bandwidth": False, "av": False}
     for check in checks:
-        if check.bandwidth and not bandwidth_due:
+        if (check.bandwidth and not bandwidth_due) or (check.av and not av_due):
             keep.add(check.name)
             continue
-        # Only the bandwidth test loads the link. STAMP (about 17 kbit/s) goes on in a meeting:
-        # the figures measured while the room is really in use are the most valuable ones.
-        if why is not None and check.bandwidth:
-            skip[check.name] = why
-        elif check.bandwidth:
-            bandwidth_ran = True
+        # Only the bandwidth test loads the link, only the AV checks open a meeting's devices.
+        # STAMP (about 17 kbit/s) goes on in a meeting: the figures measured while the room
+        # is really in use are the most valuable ones.
+        if check.bandwidth or check.av:
+            if why is not None:
+                skip[check.name] = why
+            else:
+                ran["bandwidth" if check.bandwidth else "av"] = True
         run.append(check)
-    return Plan(run, skip, frozenset(keep), bandwidth_ran)
+    return Plan(run, skip, frozenset(keep), ran["bandwidth"], ran["av"])
 
 
 def carried(previous: CheckResult, now_wall: float) -> CheckResult:

@@ -108,6 +108,8 @@ class Service:
         self._scan_lock = threading.Lock()  # a libudev context is not thread-safe
         self.host = heartbeat.HostFacts(self.paths)
         self.bandwidth = self._bandwidth_timer(config)
+        self.av = self._av_timer(config)
+        self._last_av: dict[str, CheckResult] = {}  # the last camera/microphone results, by check
         # When the network gate started failing since the last bandwidth test (Unix time).
         self._outage_at: float | None = None
         self._gate_failed = False
@@ -254,6 +256,8 @@ class Service:
         self.sender.start()
         self.bandwidth = self._bandwidth_timer(self.config)
         self.bandwidth.start(time.monotonic())
+        self.av = self._av_timer(self.config)
+        self.av.start(time.monotonic())
         threading.Thread(target=self._device_loop, name="devices", daemon=True).start()
         self._device_watcher = DeviceWatcher(self._on_devices, paths=self.paths)
         self._device_watcher.start()
@@ -344,6 +348,9 @@ class Service:
             if (old.probe.every_s, old.probe.retry_s) != (self.config.probe.every_s, self.config.probe.retry_s):
                 self.bandwidth = self._bandwidth_timer(self.config)
                 self.bandwidth.start(time.monotonic())
+            if old.probe.av_every_s != self.config.probe.av_every_s:
+                self.av = self._av_timer(self.config)
+                self.av.start(time.monotonic())
             if self.sender:
                 self.sender.set_delivery(self._delivery())
             self._watch_token()
@@ -405,10 +412,12 @@ class Service:
         checks = select()
         with self._asked_lock:
             asked, quiet_until = list(self._pending.values())[:heartbeat.MAX_ANSWERS], self.quiet_until
-        # A roll-call request is a full check now, bandwidth included unless the room is in use
-        # or quiet (the deferral gate decides that as for any due test).
+        # A roll-call request is a full check now, bandwidth and the camera and microphone
+        # included unless the room is in use or quiet (the deferral gate decides that as for
+        # any due test).
         plan = plan_cycle(checks, in_use=in_use, bandwidth_due=bool(asked) or self.bandwidth.due(started),
-                          reason=reason, quiet_until=quiet_until, now_wall=time.time())
+                          reason=reason, av_due=bool(asked) or self.av.due(started),
+                          quiet_until=quiet_until, now_wall=time.time())
         lease = None
         if plan.bandwidth_ran:
             plan, lease = self._paced(plan)
@@ -417,6 +426,7 @@ class Service:
         finally:
             if lease:
                 release_slot(self.config, lease[0], lease[1])
+        self._note_av(checks, plan, fresh)
         results = self._bandwidth_results(checks, plan, fresh)
         with self._emit_lock:
             if self._device_generation != generation:
@@ -470,6 +480,8 @@ class Service:
             name = check.name
             if name in fresh:
                 results.append(fresh[name])
+            elif name in plan.keep_previous and check.av:
+                results.append(self._av_kept(name, wall))
             elif name in plan.keep_previous:
                 last = self._last_measured.get(name)
                 if last is None:
@@ -517,6 +529,32 @@ class Service:
         bandwidth = {c.name for c in plan.run if c.bandwidth}
         return replace(plan, run=[c for c in plan.run if not c.bandwidth],
                        keep_previous=plan.keep_previous | bandwidth, bandwidth_ran=False), None
+
+    # -- camera and microphone checks: every probe.av_every_s, carried in between --
+
+    @staticmethod
+    def _av_timer(config: AgentConfig) -> BandwidthTimer:
+        return BandwidthTimer(config.probe.av_every_s)
+
+    def _note_av(self, checks: list[Check], plan: Plan, fresh: dict[str, CheckResult]) -> None:
+        """After an AV run: keep its results to carry, and set the next one; a deferred run stays due."""
+        if not plan.av_ran:
+            return
+        now, wall = time.monotonic(), time.time()
+        for check in checks:
+            result = fresh.get(check.name)
+            if check.av and result is not None and check.name not in plan.skip:
+                result.measured_at = wall
+                result.max_age_s = round(1.2 * self.config.probe.av_every_s + self.config.probe.max_defer_s)
+                self._last_av[check.name] = result
+        self.av.done(now)
+
+    def _av_kept(self, name: str, wall: float) -> CheckResult:
+        last = self._last_av.get(name)
+        if last is not None:
+            return carried(last, wall)
+        minutes = round(self.av.seconds_left(time.monotonic()) / 60)
+        return skipped(name, f"not measured yet; the first camera and microphone check runs in about {minutes} min")
 
     @staticmethod
     def _bandwidth_timer(config: AgentConfig) -> BandwidthTimer:
