@@ -73,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--webhook-secret-file", metavar="FILE",
                        help="file holding the key of the webhook's X-Bridge-Signature (HMAC-SHA256, "
                             "at least 16 characters); required with --webhook")
-    serve.add_argument("--retention-days", type=float, default=30, help="history kept per room [30]")
+    serve.add_argument("--retention-days", type=float, default=30,
+                       help="heartbeats and their raw figures kept per room [30]")
+    serve.add_argument("--rollup-retention-days", type=float, default=730,
+                       help="5-minute and 1-hour rollups of the figures kept [730]")
+    serve.add_argument("--event-retention-days", type=float, default=400,
+                       help="status transitions (events) kept; at least a year is advised [400]")
     serve.add_argument("--offline-factor", type=float, default=3,
                        help="offline after this many declared intervals without a heartbeat [3]")
     # Removed (reads now need an account or an API token); kept only to say so.
@@ -177,7 +182,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--read-token-file was removed: every read now needs an account or an API token;"
                          " make a token with `bridge-collector token add NAME --role viewer` (Prometheus,"
                          " scripts) and accounts with `bridge-collector user add NAME --role admin`")
-    for name in ("retention_days", "offline_factor", "sweep_interval"):
+    for name in ("retention_days", "rollup_retention_days", "event_retention_days", "offline_factor",
+                 "sweep_interval"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if not 0 <= args.rollcall_lead <= 24 * 60:
@@ -202,7 +208,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--probe-slots must be at least 1")
     config = ServeConfig(
         db=Path(args.db), lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
-        retention_days=args.retention_days,
+        retention_days=args.retention_days, rollup_retention_days=args.rollup_retention_days,
+        event_retention_days=args.event_retention_days,
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
         probe_max_transfers=args.probe_max_transfers, probe_slots=args.probe_slots,
         probe_in_process=args.probe_in_process,

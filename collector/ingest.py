@@ -23,6 +23,7 @@ import fastjsonschema
 import jsonschema
 import jsonschema.exceptions
 
+from collector.history import figures_of
 from collector.status import judged_status
 from collector.store import Event, Heartbeat, Store
 
@@ -175,6 +176,7 @@ def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbe
         failing_names=" ".join(c.name for c in failing if c.status == "fail"),
         body=raw.decode("utf-8"),
         agent_instance=doc.get("agent_instance", ""),
+        figures=figures_of(doc, status),
     )
 
 

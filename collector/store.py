@@ -24,10 +24,51 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from collector.errors import AccountError, MeetingError, RoomError, StoreError
+from collector.history import METRICS, ROLLUP_STEPS, bucket_of
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+
+# History (version 7): each stored heartbeat's figures, and their 5-minute and 1-hour
+# rollups (count, min, max and sum per metric; avg = sum / count), one wide row per
+# room and bucket so a 30-day chart reads 8,640 rows, not 100,000.
+_HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS figures (
+    room_id TEXT NOT NULL,
+    at      REAL NOT NULL,     -- the heartbeat's received_at
+    agent_instance TEXT NOT NULL DEFAULT '',
+    seq     INTEGER NOT NULL,
+    """ + ",\n    ".join(f"{m} REAL" for m in METRICS) + """,
+    PRIMARY KEY (room_id, at, agent_instance, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS figures_at ON figures (at);
+CREATE TABLE IF NOT EXISTS rollups (
+    room_id TEXT NOT NULL,
+    step    INTEGER NOT NULL,  -- 300 or 3600 seconds
+    bucket  REAL NOT NULL,     -- the bucket's start, a multiple of step
+    """ + ",\n    ".join(f"{m}_n INTEGER NOT NULL DEFAULT 0, {m}_min REAL, {m}_max REAL, {m}_sum REAL"
+                          for m in METRICS) + """,
+    PRIMARY KEY (room_id, step, bucket)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollups_bucket ON rollups (bucket);
+"""
+
+# One heartbeat's figures folded into its buckets; NULL (not measured) leaves a metric as it was.
+_ROLLUP_UPSERT = (
+    "INSERT INTO rollups (room_id, step, bucket, "
+    + ", ".join(f"{m}_n, {m}_min, {m}_max, {m}_sum" for m in METRICS) + ") VALUES (?, ?, ?, "
+    + ", ".join("?, ?, ?, ?" for _ in METRICS) + ") ON CONFLICT (room_id, step, bucket) DO UPDATE SET "
+    + ", ".join(
+        f"{m}_n = rollups.{m}_n + excluded.{m}_n, "
+        f"{m}_min = CASE WHEN excluded.{m}_min IS NULL THEN rollups.{m}_min WHEN rollups.{m}_min IS NULL"
+        f" OR excluded.{m}_min < rollups.{m}_min THEN excluded.{m}_min ELSE rollups.{m}_min END, "
+        f"{m}_max = CASE WHEN excluded.{m}_max IS NULL THEN rollups.{m}_max WHEN rollups.{m}_max IS NULL"
+        f" OR excluded.{m}_max > rollups.{m}_max THEN excluded.{m}_max ELSE rollups.{m}_max END, "
+        f"{m}_sum = CASE WHEN excluded.{m}_sum IS NULL THEN rollups.{m}_sum"
+        f" ELSE coalesce(rollups.{m}_sum, 0) + excluded.{m}_sum END"
+        for m in METRICS)
+)
 
 # Who may read and act (version 3): accounts, API tokens, dashboard sessions, the audit trail.
 # Secrets are never stored in clear: passwords as scrypt hashes (collector.accounts),
@@ -261,7 +302,7 @@ CREATE TABLE IF NOT EXISTS event_cursors (
     name     TEXT PRIMARY KEY,
     event_id INTEGER NOT NULL
 );
-""" + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA + _MEETINGS_SCHEMA + _PROBE_SCHEMA
+""" + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA + _MEETINGS_SCHEMA + _PROBE_SCHEMA + _HISTORY_SCHEMA
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
@@ -296,6 +337,8 @@ _MIGRATIONS = (
     _MEETINGS_SCHEMA,
     # 5 -> 6: bandwidth test slots.
     _PROBE_SCHEMA,
+    # 6 -> 7: per-heartbeat figures and their rollups.
+    _HISTORY_SCHEMA,
 )
 
 _ROOM_COLUMNS = """room_id, coalesce(admin_name, name, '') AS name, coalesce(admin_unit, unit, '') AS unit,
@@ -341,6 +384,7 @@ class Heartbeat:
     failing_names: str  # space-separated names of failed checks, for the report
     body: str  # the heartbeat as received
     agent_instance: str = ""  # the agent's stream; '' for agents that send none
+    figures: dict[str, float | None] | None = None  # collector.history.figures_of; None: keep none
 
 
 @dataclass(frozen=True)
@@ -519,6 +563,7 @@ class Store:
                     outcomes.append(DUPLICATE if before is None or before[0] == hb.sent_at else SEQ_REUSED)
                     continue
                 outcomes.append(STORED)
+                self._record_figures(conn, hb)
                 new_stream = self._record_stream(conn, hb)
                 event = self._update_latest(conn, hb, new_stream)
                 if event:
@@ -634,13 +679,18 @@ class Store:
         ).fetchall()
         return [dict(r) for r in rows]
 
-    def purge(self, before: float, chunk: int = 2000, *, keep_from_cursor: str | None = None) -> int:
-        """Delete up to ``chunk`` heartbeats and events older than ``before``; how many went.
+    def purge(self, before: float, chunk: int = 2000, *, keep_from_cursor: str | None = None,
+              events_before: float | None = None, rollups_before: float | None = None) -> int:
+        """Delete up to ``chunk`` rows of each kind of history older than its limit; how many went.
 
-        Called repeatedly by the sweeper, so ingest runs between the small transactions.
-        With ``keep_from_cursor`` the events that cursor has not passed yet are kept, and so
-        is the cursor's own event (see ``open_cursor``); no cursor row yet: no event goes.
+        ``before`` is for heartbeats, their figures and the gaps; events older than
+        ``events_before`` (``before`` when None) and rollups older than ``rollups_before``
+        (kept when None) go too. Called repeatedly by the sweeper, so ingest runs between
+        the small transactions. With ``keep_from_cursor`` the events that cursor has not
+        passed yet are kept, and so is the cursor's own event (see ``open_cursor``); no
+        cursor row yet: no event goes.
         """
+        events_before = before if events_before is None else events_before
         with self._transaction() as conn:
             n = conn.execute(
                 "DELETE FROM heartbeats WHERE (room_id, agent_instance, seq) IN"
@@ -649,15 +699,17 @@ class Store:
             ).rowcount
             if keep_from_cursor is None:
                 n += conn.execute(
-                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)", (before, chunk)
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)",
+                    (events_before, chunk)
                 ).rowcount
             else:
                 n += conn.execute(
                     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? AND id <"
                     " coalesce((SELECT event_id FROM event_cursors WHERE name = ?), 0) LIMIT ?)",
-                    (before, keep_from_cursor, chunk),
+                    (events_before, keep_from_cursor, chunk),
                 ).rowcount
             n += conn.execute("DELETE FROM gaps WHERE end < ?", (before,)).rowcount
+            n += self._purge_history(conn, before, rollups_before, chunk)
         return n
 
     # ---- history and reports ----
@@ -728,6 +780,63 @@ class Store:
         for room_id, failing in rows:
             for name in failing.split():
                 yield room_id, name
+
+    # ---- history: per-heartbeat figures, 5-minute and 1-hour rollups, series ----
+
+    def _record_figures(self, conn: sqlite3.Connection, hb: Heartbeat) -> None:
+        """Keep a newly stored heartbeat's figures and fold them into its rollup buckets."""
+        if hb.figures is None:
+            return
+        values = [hb.figures.get(m) for m in METRICS]
+        conn.execute(
+            f"INSERT INTO figures (room_id, at, agent_instance, seq, {', '.join(METRICS)}) VALUES (?, ?, ?, ?, "
+            + ", ".join("?" for _ in METRICS) + ") ON CONFLICT (room_id, at, agent_instance, seq) DO NOTHING",
+            (hb.room_id, hb.received_at, hb.agent_instance, hb.seq, *values),
+        )
+        per_metric: list[float | int | None] = []
+        for v in values:
+            per_metric += [0, None, None, None] if v is None else [1, v, v, v]
+        for step in ROLLUP_STEPS:
+            conn.execute(_ROLLUP_UPSERT, (hb.room_id, step, bucket_of(hb.received_at, step), *per_metric))
+
+    def _purge_history(self, conn: sqlite3.Connection, before: float, rollups_before: float | None,
+                       chunk: int) -> int:
+        n = conn.execute(
+            "DELETE FROM figures WHERE (room_id, at, agent_instance, seq) IN"
+            " (SELECT room_id, at, agent_instance, seq FROM figures WHERE at < ? LIMIT ?)", (before, chunk)
+        ).rowcount
+        if rollups_before is not None:
+            n += conn.execute(
+                "DELETE FROM rollups WHERE (room_id, step, bucket) IN"
+                " (SELECT room_id, step, bucket FROM rollups WHERE bucket < ? LIMIT ?)", (rollups_before, chunk)
+            ).rowcount
+        return n
+
+    def series_rows(self, room_id: str, metric: str, source: int, start: float,
+                    end: float) -> list[tuple[float, int, float, float, float]]:
+        """(at, count, min, max, sum) of ``metric`` from ``start`` to ``end``, oldest first.
+
+        ``source`` 0 reads the raw figures, 300 or 3600 that rollup. ``metric`` must be one
+        of METRICS (it names a column).
+        """
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}")
+        cur = self._conn().cursor()
+        cur.row_factory = None
+        if source == 0:
+            cur.execute(f"SELECT at, 1, {metric}, {metric}, {metric} FROM figures WHERE room_id = ?"
+                        f" AND at >= ? AND at < ? AND {metric} IS NOT NULL ORDER BY at", (room_id, start, end))
+        else:
+            cur.execute(f"SELECT bucket, {metric}_n, {metric}_min, {metric}_max, {metric}_sum FROM rollups"
+                        f" WHERE room_id = ? AND step = ? AND bucket >= ? AND bucket < ? AND {metric}_n > 0"
+                        " ORDER BY bucket", (room_id, source, bucket_of(start, source), end))
+        return cur.fetchall()
+
+    def rollup(self, room_id: str, step: int, bucket: float) -> dict[str, Any] | None:
+        """One rollup row as stored (for checks and tests)."""
+        row = self._conn().execute("SELECT * FROM rollups WHERE room_id = ? AND step = ? AND bucket = ?",
+                                   (room_id, step, bucket)).fetchone()
+        return dict(row) if row else None
 
     # ---- event cursors (the webhook outbox) ----
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.accounts import ADMIN, VIEWER, audit_json
+from collector.history import METRICS, SeriesError, default_step, pick_source, regroup
 from collector.report import compliance, gap_json, max_days, report_csv, report_json, report_rooms_csv
 from collector.status import iso
 from collector.views import room_view, room_views
@@ -113,6 +115,60 @@ async def heartbeats(request: Request) -> Response:
                          "next_since_seq": rows[-1]["seq"] if more else None})
 
 
+def _time_param(request: Request, name: str, default: float) -> float:
+    """Unix seconds or an ISO 8601 time with its offset."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise SeriesError(f"query parameter {name!r} must be unix seconds or an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise SeriesError(f"query parameter {name!r} needs a UTC offset (e.g. Z or +07:00)")
+    return parsed.timestamp()
+
+
+def series_query(request: Request, now: float) -> tuple[str, float, float, int, int]:
+    """(metric, from, to, step, source) of a series request, or SeriesError saying what is wrong."""
+    metric = request.query_params.get("metric")
+    if metric not in METRICS:
+        raise SeriesError(f"query parameter 'metric' must be one of: {', '.join(METRICS)}")
+    end = _time_param(request, "to", now)
+    start = _time_param(request, "from", end - 86400)
+    raw_step = request.query_params.get("step")
+    try:
+        step = default_step(start, end) if raw_step in (None, "") else int(raw_step)
+    except ValueError:
+        raise SeriesError("query parameter 'step' must be a whole number of seconds") from None
+    return metric, start, end, step, pick_source(start, end, step)
+
+
+async def series(request: Request) -> Response:
+    """One metric of a room over time: points of min/avg/max/count per step."""
+    rt = runtime(request)
+    room_id = request.path_params["room_id"]
+    try:
+        metric, start, end, step, source = series_query(request, time.time())
+    except SeriesError as err:
+        return JSONResponse({"error": str(err)}, status_code=400)
+    unit = await run_in_threadpool(rt.store.room_unit, room_id)
+    if unit is None or not principal(request).sees(unit):
+        return _not_found(room_id)
+    rows = await run_in_threadpool(rt.store.series_rows, room_id, metric, source, start, end)
+    points = regroup(rows, step)
+    return JSONResponse({
+        "room_id": room_id, "metric": metric, "from": iso(start), "to": iso(end), "step": step,
+        "source": "raw" if source == 0 else f"{source // 60}m",
+        "points": [{"at": iso(p.at), "t": p.at, "min": p.min, "avg": p.avg, "max": p.max, "count": p.count}
+                   for p in points],
+    })
+
+
 async def events(request: Request) -> Response:
     rt = runtime(request)
     try:
@@ -179,6 +235,7 @@ def routes() -> list[Route]:
         Route("/api/v1/rooms", require(VIEWER)(rooms)),
         Route("/api/v1/rooms/{room_id}", require(VIEWER)(room)),
         Route("/api/v1/rooms/{room_id}/heartbeats", require(VIEWER)(heartbeats)),
+        Route("/api/v1/rooms/{room_id}/series", require(VIEWER)(series)),
         Route("/api/v1/events", require(VIEWER)(events)),
         Route("/api/v1/report", require(VIEWER)(report)),
         Route("/api/v1/gaps", require(VIEWER)(gaps)),

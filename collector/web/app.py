@@ -89,16 +89,20 @@ async def _sweep_forever(rt: Runtime) -> None:
                 purging, last_purge, removed = True, now, 0
             if purging:
                 before = last_purge - rt.config.retention_days * 86400
+                events_before = last_purge - rt.config.event_retention_days * 86400
+                rollups_before = last_purge - rt.config.rollup_retention_days * 86400
                 for _ in range(PURGE_CHUNKS_PER_SWEEP):
                     # Events the webhook has not handled yet are still to be sent: kept.
                     keep = WEBHOOK_CURSOR if rt.config.webhook else None
-                    chunk = await rt.writer.call(lambda store: store.purge(before, keep_from_cursor=keep))
+                    chunk = await rt.writer.call(lambda store: store.purge(
+                        before, keep_from_cursor=keep, events_before=events_before, rollups_before=rollups_before))
                     removed += chunk
                     if not chunk:
                         purging = False
                         if removed:
-                            log.info("retention: removed %d rows older than %s days", removed,
-                                     rt.config.retention_days)
+                            log.info("retention: removed %d rows (heartbeats older than %s days, events"
+                                     " %s, rollups %s)", removed, rt.config.retention_days,
+                                     rt.config.event_retention_days, rt.config.rollup_retention_days)
                         break
         except Exception:
             log.exception("sweep failed; retrying")

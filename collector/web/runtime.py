@@ -28,7 +28,9 @@ class ServeConfig:
     lang: str = "vi"
     webhook: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
-    retention_days: float = 30
+    retention_days: float = 30  # heartbeats, their figures, gaps
+    rollup_retention_days: float = 730
+    event_retention_days: float = 400
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     sweep_interval_s: float = 2.0
     probe_max_transfers: int = DEFAULT_MAX_TRANSFERS
