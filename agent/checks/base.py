@@ -72,11 +72,15 @@ def against_minimum(
     *,
     below: Status = Status.FAIL,
     details: dict[str, Any] | None = None,
+    code: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> CheckResult:
     """A measured value that must be at least ``minimum`` (a policy threshold).
 
     ``summary`` describes the observation; when it falls short, ``shortfall`` is
     put in front and the minimum is named, so the line says what is wrong and why.
+    ``code`` is the check's stem: ``<code>.ok`` or ``<code>.too_low``, with ``params``
+    plus ``observed`` and ``minimum``.
     """
     ok = observed >= minimum
     if not ok:
@@ -89,11 +93,15 @@ def against_minimum(
         threshold=minimum,
         unit=unit,
         details=details or {},
+        code=f"{code or name}.{'ok' if ok else 'too_low'}",
+        params={**(params or {}), "observed": observed, "minimum": minimum},
     )
 
 
-def skipped(name: str, reason: str) -> CheckResult:
-    return CheckResult(name=name, status=Status.SKIP, summary=f"skipped: {reason}")
+def skipped(name: str, reason: str, code: str = "check.skipped", **params: Any) -> CheckResult:
+    """A check not run; ``code``/``params`` name the reason when it is a known one."""
+    return CheckResult(name=name, status=Status.SKIP, summary=f"skipped: {reason}", code=code,
+                       params=params or {"reason": reason})
 
 
 def run_checks(
@@ -115,7 +123,7 @@ def _run_one(check: Check, ctx: CheckContext, skip: dict[str, str]) -> CheckResu
     for earlier in check.requires:
         previous = ctx.results.get(earlier)
         if previous is not None and previous.status is Status.FAIL:
-            return skipped(check.name, f"{earlier} failed")
+            return skipped(check.name, f"{earlier} failed", "check.skipped.after_failure", earlier=earlier)
     started = time.monotonic()
     try:
         result = check.run(ctx)
@@ -125,6 +133,8 @@ def _run_one(check: Check, ctx: CheckContext, skip: dict[str, str]) -> CheckResu
             name=check.name,
             status=Status.FAIL,
             summary=f"check crashed: {type(exc).__name__}: {exc}",
+            code="check.crashed",
+            params={"error": f"{type(exc).__name__}: {exc}"},
         )
     if result.name != check.name:
         raise AssertionError(f"check {check.name} returned a result named {result.name}")

@@ -19,11 +19,13 @@ def check_config(ctx: CheckContext) -> CheckResult:
     config = ctx.config
     if ctx.config_error:
         return CheckResult(
-            NAME, Status.FAIL, f"new configuration rejected, still running the previous one: {ctx.config_error}"
+            NAME, Status.FAIL, f"new configuration rejected, still running the previous one: {ctx.config_error}",
+            code="config.rejected", params={"error": ctx.config_error},
         )
     if config.source is None:
         return CheckResult(
-            NAME, Status.WARN, f"no configuration file at {DEFAULT_CONFIG_PATH}: using built-in defaults"
+            NAME, Status.WARN, f"no configuration file at {DEFAULT_CONFIG_PATH}: using built-in defaults",
+            code="config.missing", params={"path": str(DEFAULT_CONFIG_PATH)},
         )
     problems = enrolment_problems(config)
     if problems:
@@ -33,7 +35,10 @@ def check_config(ctx: CheckContext) -> CheckResult:
             Status.WARN,
             f"{config.source} is valid but the room is not enrolled yet ({keys})",
             details={"problems": [str(p) for p in problems]},
+            code="config.not_enrolled", params={"path": str(config.source), "keys": keys},
         )
     if not config.policy.require_ipv6:
-        return CheckResult(NAME, Status.WARN, f"{config.source}: {IPV6_ONLY}")
-    return CheckResult(NAME, Status.OK, f"{config.source} valid; room {config.room.id} enrolled")
+        return CheckResult(NAME, Status.WARN, f"{config.source}: {IPV6_ONLY}", code="config.ipv6_not_required",
+                           params={"path": str(config.source)})
+    return CheckResult(NAME, Status.OK, f"{config.source} valid; room {config.room.id} enrolled",
+                       code="config.ok", params={"path": str(config.source), "room": config.room.id})

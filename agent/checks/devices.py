@@ -77,10 +77,24 @@ def assess_devices(kind: str, inv: Inventory, minimum: int, count_virtual: bool,
     if inv.warnings and status is Status.OK:
         status = Status.WARN
         parts.append(inv.warnings[0])
+    # The code names the worst finding: a declared device gone, too few, drift, a guess.
+    if missing:
+        code = "devices.declared_missing"
+    elif len(counted) < minimum:
+        code = "devices.too_few"
+    elif undeclared:
+        code = "devices.undeclared"
+    elif inv.warnings:
+        code = "devices.guessed"
+    else:
+        code = "devices.ok"
     return CheckResult(
         name=name,
         status=status,
         summary="; ".join(parts),
+        code=code,
+        params={"kind": kind, "count": len(counted), "minimum": minimum, "missing": "; ".join(missing),
+                "undeclared": ", ".join(d.name for d in undeclared)},
         observed=len(counted),
         threshold=minimum,
         unit="count",

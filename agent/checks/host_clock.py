@@ -74,12 +74,14 @@ def assess_clock(clock: ClockState, require_sync: bool) -> CheckResult:
             Status.OK,
             f"clock synchronised (estimated error {clock.esterror_us / 1000:.1f} ms)",
             details=details,
+            code="host.clock.ok", params={"error_ms": round(clock.esterror_us / 1000, 1)},
         )
     return CheckResult(
         NAME,
         Status.FAIL if require_sync else Status.WARN,
         "clock not synchronised: no NTP client is disciplining it (check chrony or systemd-timesyncd)",
         details=details,
+        code="host.clock.unsynchronised",
     )
 
 

@@ -29,6 +29,7 @@ def assess_disk(free_pct: float, free_bytes: int, where: Path, min_free_pct: flo
         f"{free_pct:.1f}% free ({free_bytes / 1e9:.1f} GB) on the filesystem of {where}",
         "disk almost full",
         details={"path": str(where), "free_bytes": free_bytes},
+        params={"path": str(where), "free_gb": round(free_bytes / 1e9, 1)},
     )
 
 

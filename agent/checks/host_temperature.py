@@ -62,7 +62,8 @@ def read_hwmon(sys_root: Path) -> list[Sensor]:
 
 def assess_temperature(sensors: list[Sensor]) -> CheckResult:
     if not sensors:
-        return CheckResult(NAME, Status.SKIP, "no temperature sensors on this machine")
+        return CheckResult(NAME, Status.SKIP, "no temperature sensors on this machine",
+                           code="host.temperature.no_sensors")
 
     def level(s: Sensor) -> int:
         if s.critical is not None and s.celsius >= s.critical:
@@ -88,6 +89,8 @@ def assess_temperature(sensors: list[Sensor]) -> CheckResult:
         threshold=limit,
         unit="°C",
         details={"sensors": [f"{s.chip}/{s.label}={s.celsius:g}" for s in sensors]},
+        code="host.temperature." + {Status.OK: "ok", Status.WARN: "hot", Status.FAIL: "critical"}[status],
+        params={"sensor": name, "celsius": round(hottest.celsius), "limit": None if limit is None else round(limit)},
     )
 
 

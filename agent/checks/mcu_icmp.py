@@ -15,10 +15,13 @@ def assess_echo(outcome: EchoOutcome) -> CheckResult:
     if not outcome.ok:
         # Echo may be filtered on the way (against RFC 4890); TCP and SIP stages say more.
         summary = f"no ICMPv6 echo reply from {outcome.address} ({outcome.sent} sent): filtered or host down"
-        return CheckResult(NAME, Status.WARN, summary, details=details)
+        return CheckResult(NAME, Status.WARN, summary, details=details, code="mcu.icmp.no_reply",
+                           params={"address": outcome.address, "sent": outcome.sent})
     best = min(outcome.rtts_ms)
     summary = f"echo reply from {outcome.address}: {outcome.received}/{outcome.sent} answered, best {best:.1f} ms"
-    return CheckResult(NAME, Status.OK, summary, observed=best, unit="ms", details=details)
+    return CheckResult(NAME, Status.OK, summary, observed=best, unit="ms", details=details, code="mcu.icmp.ok",
+                       params={"address": outcome.address, "received": outcome.received, "sent": outcome.sent,
+                               "best_ms": round(best, 1)})
 
 
 def check_icmp(ctx: CheckContext) -> CheckResult:
@@ -28,5 +31,6 @@ def check_icmp(ctx: CheckContext) -> CheckResult:
     try:
         outcome = ping(address)
     except NoRawSocket:
-        return skip(NAME, "ICMPv6 echo needs CAP_NET_RAW (the service has it; run as root on site)")
+        return skip(NAME, "ICMPv6 echo needs CAP_NET_RAW (the service has it; run as root on site)",
+                    "check.skipped.no_raw_socket")
     return assess_echo(outcome)

@@ -19,6 +19,7 @@ from agent.result import CheckResult, Status
 # Stages 1-4: a failure here skips every later network check.
 GATE = ("net.link", "net.ipv6_address", "net.ipv6_route", "net.dns_aaaa")
 NO_MCU = "mcu.host not configured"
+NO_MCU_CODE = "check.skipped.no_mcu"
 # The command that runs the chain may register a progress callback under this key.
 PROGRESS_KEY = "net.progress"
 
@@ -40,9 +41,10 @@ def mcu_address(ctx: CheckContext, name: str) -> str | CheckResult:
     """The MCU's IPv6 address, or the result ``name`` reports when there is none."""
     resolution = mcu_resolution(ctx)
     if resolution is None:
-        return skip(name, NO_MCU)
+        return skip(name, NO_MCU, NO_MCU_CODE)
     if not resolution.aaaa:
-        return CheckResult(name, Status.FAIL, f"no IPv6 address for {resolution.host}")
+        return CheckResult(name, Status.FAIL, f"no IPv6 address for {resolution.host}",
+                           code="net.no_aaaa", params={"host": resolution.host})
     return resolution.aaaa[0]
 
 

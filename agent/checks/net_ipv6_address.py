@@ -24,7 +24,9 @@ def assess_addresses(addresses: list[Inet6Address], interface: str | None = None
             loopback = [a for a in addresses if a.interface == interface]
             return CheckResult(NAME, Status.OK, f"{loopback[0]} on {interface} (the MCU is this host)",
                                observed=[str(a.address) for a in loopback],
-                               details={"usable": [str(a.address) for a in loopback], "all": []})
+                               details={"usable": [str(a.address) for a in loopback], "all": []},
+                               code="net.ipv6_address.loopback",
+                               params={"address": str(loopback[0]), "interface": interface})
     considered = [a for a in own if interface is None or a.interface == interface]
     routable = [a for a in considered if a.routable]
     usable = [a for a in routable if not a.problems]
@@ -44,20 +46,26 @@ def assess_addresses(addresses: list[Inet6Address], interface: str | None = None
             ", ".join(listed),
             observed=[str(a.address) for a in usable],
             details=details,
+            code="net.ipv6_address.ok",
+            params={"addresses": ", ".join(listed)},
         )
     where = f"on {interface}, the interface towards the MCU" if interface else "on any interface"
     elsewhere = [a for a in own if a.routable and not a.problems and a not in considered]
     if routable:
         why = "; ".join(f"{a} on {a.interface} is {' and '.join(a.problems)}" for a in routable)
         summary = f"no usable global IPv6 address{' ' + where if interface else ''}: {why}"
+        code, params = "net.ipv6_address.unusable", {"problems": why}
     elif considered:
         others = ", ".join(f"{a.address} on {a.interface}" for a in considered)
         summary = f"no global IPv6 address {where} (only {others}): no router advertisement or DHCPv6?"
+        code, params = "net.ipv6_address.no_global", {"others": others}
     else:
         summary = f"no IPv6 address {where}"
+        code, params = "net.ipv6_address.none", {}
+    params["interface"] = interface
     if elsewhere:
         summary += f"; {', '.join(f'{a} on {a.interface}' for a in elsewhere)} does not carry the meeting"
-    return CheckResult(NAME, Status.FAIL, summary, observed=[], details=details)
+    return CheckResult(NAME, Status.FAIL, summary, observed=[], details=details, code=code, params=params)
 
 
 def check_ipv6_address(ctx: CheckContext) -> CheckResult:

@@ -32,12 +32,15 @@ def assess_links(links: list[Link], via: str | None = None, destination: str | N
         towards = f"the interface towards the MCU {destination}" if destination else "the interface towards the MCU"
         if chosen.loopback or (chosen.up and chosen.carrier):
             return CheckResult(NAME, Status.OK, f"{chosen.name} ({towards}) up with carrier",
-                               observed=len(live), unit="count", details=details)
+                               observed=len(live), unit="count", details=details,
+                               code="net.link.ok", params={"interfaces": chosen.name})
         others = [name for name in live if name != chosen.name]
         summary = f"{chosen.name} ({towards}) is {_state(chosen)}"
         if others:
             summary += f"; {', '.join(others)} up, but the MCU is not reached through them"
-        return CheckResult(NAME, Status.FAIL, summary, observed=len(live), unit="count", details=details)
+        code = "net.link.no_carrier" if chosen.up else "net.link.down"
+        return CheckResult(NAME, Status.FAIL, summary, observed=len(live), unit="count", details=details,
+                           code=code, params={"interface": chosen.name, "others": ", ".join(others)})
     if live:
         return CheckResult(
             NAME,
@@ -46,13 +49,18 @@ def assess_links(links: list[Link], via: str | None = None, destination: str | N
             observed=len(live),
             unit="count",
             details=details,
+            code="net.link.ok",
+            params={"interfaces": ", ".join(live)},
         )
     if not candidates:
         summary = "no network interface besides loopback"
+        code, params = "net.link.no_interface", {}
     else:
         states = "; ".join(f"{link.name}: {_state(link)}" for link in candidates)
         summary = f"no network interface is up with carrier ({states})"
-    return CheckResult(NAME, Status.FAIL, summary, observed=0, unit="count", details=details)
+        code, params = "net.link.none_up", {"interfaces": ", ".join(link.name for link in candidates)}
+    return CheckResult(NAME, Status.FAIL, summary, observed=0, unit="count", details=details,
+                       code=code, params=params)
 
 
 def check_link(ctx: CheckContext) -> CheckResult:

@@ -30,13 +30,17 @@ def assess_bandwidth(
             threshold=minimum,
             unit="Mbit/s",
             details=details,
+            code="bandwidth.failed",
+            params={"direction": direction, "where": where, "error": error},
         )
     summary = f"{direction} {mbps:.1f} Mbit/s to {where}"
     status = Status.OK if mbps >= minimum else Status.FAIL
     if status is Status.FAIL:
         summary = f"{direction} too slow: {summary}, need at least {minimum:g} Mbit/s"
     return CheckResult(
-        name, status, summary, observed=mbps, threshold=minimum, unit="Mbit/s", details=details
+        name, status, summary, observed=mbps, threshold=minimum, unit="Mbit/s", details=details,
+        code="bandwidth.ok" if status is Status.OK else "bandwidth.too_slow",
+        params={"direction": direction, "mbps": round(mbps, 1), "minimum": minimum, "where": where},
     )
 
 
@@ -48,7 +52,8 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
     host = target.host
     address = host_address(ctx, host)
     if address is None:
-        return CheckResult(name, Status.FAIL, f"{direction}: responder {host} has no IPv6 address")
+        return CheckResult(name, Status.FAIL, f"{direction}: responder {host} has no IPv6 address",
+                           code="net.no_aaaa", params={"host": host})
     report = progress(ctx)
     details: dict = {"mode": probe.mode, "streams": probe.streams, "duration_s": probe.duration_s}
     if probe.mode == "iperf3":
@@ -65,10 +70,12 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
         responder = _responder(ctx.config, target, address)
     except ConfigError as err:
         return CheckResult(name, Status.FAIL, f"{direction}: {err}", threshold=minimum, unit="Mbit/s",
-                           details=details)
+                           details=details, code="bandwidth.failed",
+                           params={"direction": direction, "where": host, "error": str(err)})
     except (OSError, ssl.SSLError) as err:  # unreadable CA or client certificate
         return CheckResult(name, Status.FAIL, f"{direction}: central.ca_file/client_cert unusable: {err}",
-                           threshold=minimum, unit="Mbit/s", details=details)
+                           threshold=minimum, unit="Mbit/s", details=details, code="bandwidth.tls_files",
+                           params={"direction": direction, "error": str(err)})
     where = responder.url
 
     def tick(fraction: float, mbps: float | None) -> None:
@@ -80,7 +87,7 @@ def _measure(ctx: CheckContext, name: str, direction: str, minimum: float) -> Ch
     if measured.busy:
         # Other rooms were measuring: says nothing about this room's link.
         return skip(name, f"{direction}: the responder at {where} was busy with other rooms' transfers; "
-                          "measured at the next run")
+                          "measured at the next run", "check.skipped.responder_busy")
     return assess_bandwidth(
         name, measured.mbps, "; ".join(measured.errors), minimum, where, details
     )

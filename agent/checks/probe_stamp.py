@@ -97,7 +97,8 @@ def session(ctx: CheckContext) -> Session:
 
 def _without_stats(name: str, current: Session) -> CheckResult:
     if current.failed:
-        return CheckResult(name, Status.FAIL, current.error or "no STAMP session")
+        return CheckResult(name, Status.FAIL, current.error or "no STAMP session", code="stamp.failed",
+                           params={"error": current.error or "no STAMP session"})
     return skip(name, current.error or "no STAMP session")
 
 
@@ -107,6 +108,18 @@ def _no_replies(current: Session) -> str:
         f"no STAMP reply from {current.where} to {current.stats.sent} packets:"
         " responder down or UDP blocked on the way"
     )
+
+
+def _no_reply_params(current: Session) -> dict[str, Any]:
+    assert current.stats is not None
+    return {"where": current.where, "sent": current.stats.sent}
+
+
+def _figure_params(current: Session, verdict: Judgement, limit: float) -> dict[str, Any]:
+    """What a STAMP figure's sentence names: the deciding value, the limit, the responder."""
+    value = verdict.value
+    return {"value": None if value is None else round(value, 2), "limit": limit, "where": current.where,
+            "decided_by": verdict.decided_by}
 
 
 def _judged(
@@ -174,7 +187,8 @@ def assess_rtt(current: Session, max_rtt_ms: float, hysteresis: float = 0.8) -> 
     details: dict[str, Any] = {"sent": stats.sent, "received": stats.received}
     if stats.rtt_avg_ms is None:
         return CheckResult(name, Status.FAIL, _no_replies(current), threshold=max_rtt_ms, unit="ms",
-                           details={**details, **_window_details(figure, verdict, max_rtt_ms)})
+                           details={**details, **_window_details(figure, verdict, max_rtt_ms)},
+                           code="stamp.no_reply", params=_no_reply_params(current))
     summary = (
         f"RTT min/avg/p95 {stats.rtt_min_ms:.1f}/{stats.rtt_avg_ms:.1f}/{stats.rtt_p95_ms:.1f} ms"
         f" to {current.where} ({stats.received} of {stats.sent} answered){_one_shot(current)}"
@@ -189,6 +203,10 @@ def assess_rtt(current: Session, max_rtt_ms: float, hysteresis: float = 0.8) -> 
         observed=verdict.value,
         threshold=max_rtt_ms,
         unit="ms",
+        code="probe.rtt.too_long" if verdict.status is Status.FAIL else "probe.rtt.ok",
+        params={**_figure_params(current, verdict, max_rtt_ms), "avg_ms": round(stats.rtt_avg_ms, 1),
+                "p95_ms": round(stats.rtt_p95_ms, 1) if stats.rtt_p95_ms is not None else None,
+                "received": stats.received, "sent": stats.sent},
         details={
             "rtt_min_ms": stats.rtt_min_ms,
             "rtt_avg_ms": stats.rtt_avg_ms,
@@ -206,7 +224,8 @@ def assess_jitter(current: Session, max_jitter_ms: float, hysteresis: float = 0.
         return _without_stats(name, current)
     figure, verdict = _judged(name, current, jitter_figure, max_jitter_ms, hysteresis)
     if stats.received == 0 or verdict.value is None:  # no replies: probe.loss carries the failure
-        return skip(name, f"too few STAMP replies from {current.where} to estimate jitter")
+        return skip(name, f"too few STAMP replies from {current.where} to estimate jitter",
+                    "check.skipped.too_few_replies", where=current.where)
     session_words = (
         f"jitter {stats.jitter_ms:.2f} ms (RFC 3550 estimator over {stats.received} replies)"
         if stats.jitter_ms is not None
@@ -218,6 +237,8 @@ def assess_jitter(current: Session, max_jitter_ms: float, hysteresis: float = 0.
     return CheckResult(
         name, verdict.status, summary, observed=verdict.value, threshold=max_jitter_ms, unit="ms",
         details={"jitter_ms": stats.jitter_ms, **_window_details(figure, verdict, max_jitter_ms)},
+        code="probe.jitter.too_high" if verdict.status is Status.FAIL else "probe.jitter.ok",
+        params=_figure_params(current, verdict, max_jitter_ms),
     )
 
 
@@ -249,6 +270,10 @@ def assess_loss(current: Session, max_loss_pct: float, hysteresis: float = 0.8) 
         observed=observed,
         threshold=max_loss_pct,
         unit="%",
+        code=("stamp.no_reply" if stats.received == 0
+              else "probe.loss.too_high" if verdict.status is Status.FAIL else "probe.loss.ok"),
+        params=(_no_reply_params(current) if stats.received == 0
+                else {**_figure_params(current, verdict, max_loss_pct), "lost": stats.lost, "sent": stats.sent}),
         details={
             "sent": stats.sent,
             "lost": stats.lost,
