@@ -5,7 +5,10 @@
     bridge-collector [--db PATH] room list [--json]
     bridge-collector [--db PATH] room revoke ID
     bridge-collector [--db PATH] user|token|audit ...      accounts and the audit trail (collector.cli_accounts)
+    bridge-collector [--db PATH] db migrate | db copy --from DB --to DB   (collector.cli_db)
     bridge-collector [--db PATH] probe-serve [--listen [::]:8080] [--stamp-port 862] [--tls-cert F --tls-key F]
+
+PATH is a SQLite file or a PostgreSQL database: postgresql://USER@HOST/DB or service=NAME.
 
 Beyond loopback both listeners speak TLS, or plain HTTP with an explicit --insecure-http.
 
@@ -22,7 +25,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from collector import __version__, cli_accounts
+from collector import __version__, cli_accounts, cli_db
+from collector.db import redact
 from collector.errors import CollectorError, UsageError
 from collector.listen import ListenError, parse_listen
 from collector.logs import printable, setup_logging
@@ -43,8 +47,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _db(parser: argparse.ArgumentParser) -> None:
     # Accepted before or after the subcommand; SUPPRESS keeps an earlier value.
-    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
-                        help=f"SQLite database (default: {DEFAULT_DB})")
+    parser.add_argument("--db", metavar="DB", default=argparse.SUPPRESS,
+                        help=f"SQLite file, or PostgreSQL as postgresql://... or service=NAME (default: {DEFAULT_DB})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("room_id", metavar="ID")
 
     cli_accounts.add_parsers(sub, _db, _Parser)
+    cli_db.add_parsers(sub, _db, _Parser)
 
     probe = sub.add_parser("probe-serve", help="only the STAMP reflector and the HTTP probe endpoints")
     _db(probe)
@@ -166,7 +171,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port must be 0-65535")
     config = ServeConfig(
-        db=Path(args.db), lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
+        db=args.db, lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
         retention_days=args.retention_days,
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
         probe_max_transfers=args.probe_max_transfers,
@@ -180,7 +185,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as err:
         raise UsageError(f"--stamp-port {args.stamp_port}: {err.strerror}") from None
     scheme = "https" if tls.enabled else "http"
-    log.info("serving on %s://%s:%d (db %s)%s", scheme, f"[{host}]" if ":" in host else host, port, config.db,
+    log.info("serving on %s://%s:%d (db %s)%s", scheme, f"[{host}]" if ":" in host else host, port, redact(config.db),
              ", client certificates required" if tls.client_ca else "")
     reminder = remind_insecure(args.listen, tls)
     try:
@@ -253,7 +258,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     Store(args.db).close()  # the room tokens: fail now, with exit 74, if the database is unusable
     reminder = remind_insecure(args.listen, tls)
     try:
-        run_probe_server(ProbeServeConfig(host, port, args.stamp_port, Path(args.db), args.probe_max_transfers),
+        run_probe_server(ProbeServeConfig(host, port, args.stamp_port, args.db, args.probe_max_transfers),
                          uvicorn_tls(tls))
     finally:
         if reminder:
@@ -270,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 64
     setup_logging()
-    commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe, **cli_accounts.COMMANDS}
+    commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe, **cli_accounts.COMMANDS, **cli_db.COMMANDS}
     try:
         return commands[args.command](args)
     except CollectorError as err:

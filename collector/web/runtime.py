@@ -22,7 +22,7 @@ from collector.webhook import DeliveryStats
 
 @dataclass(frozen=True)
 class ServeConfig:
-    db: Path
+    db: Path | str  # a SQLite file or a PostgreSQL URL (collector.db)
     lang: str = "vi"
     webhook: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
