@@ -801,6 +801,13 @@ class Store:
             (*wanted, *([] if room_id is None else [room_id]), since, limit)).fetchall()
         return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
 
+    # ---- several collectors on one database (collector.leader, /healthz) ----
+
+    def write_probe(self, now: float) -> None:
+        """A real write, for /healthz: fails when the database is read-only, full or gone."""
+        with self._transaction() as conn:
+            self._set_meta(conn, "probe_at", repr(now))
+
     # ---- whole-database copy (`bridge-collector db copy`, SQLite <-> PostgreSQL) ----
 
     def table_names(self) -> list[str]:

@@ -136,7 +136,8 @@ class DeliveryStats:
 class Notifier:
     """Delivers the events table to one URL, in order of id, from the persisted cursor."""
 
-    def __init__(self, url: str, secret: str, store: Store, write: WriterCall, *, poll_s: float = POLL_S) -> None:
+    def __init__(self, url: str, secret: str, store: Store, write: WriterCall, *, poll_s: float = POLL_S,
+                 leading: Callable[[], bool] = lambda: True) -> None:
         if not secret:
             raise ValueError("a webhook needs a secret to sign with")
         self.url = url
@@ -144,8 +145,10 @@ class Notifier:
         self._store = store
         self._write = write
         self._poll_s = poll_s
+        self._leading = leading  # several collectors on one database: only the leader delivers
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._was_leading = True  # start() has just read the cursor
         self.stats = DeliveryStats()
 
     def wake(self, events: list[Event]) -> None:
@@ -169,6 +172,9 @@ class Notifier:
         async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
             while True:
                 self._wake.clear()  # before reading: a publish from now on is not missed
+                if not await self._lead():
+                    await asyncio.sleep(self._poll_s)
+                    continue
                 try:
                     events = await asyncio.to_thread(self._store.events_after, self.stats.position, BATCH)
                 except Exception:
@@ -179,8 +185,22 @@ class Notifier:
                         await asyncio.wait_for(self._wake.wait(), self._poll_s)
                     continue
                 for event in events:
+                    if not self._leading():
+                        break  # the new leader goes on from the saved cursor
                     await self._deliver(client, event)
                     await self._move_cursor(event)
+
+    async def _lead(self) -> bool:
+        """Whether to deliver now; on becoming the leader, resume from the cursor another one saved."""
+        leading = self._leading()
+        if leading and not self._was_leading:
+            try:
+                self.stats.position = await self._write(lambda store: store.open_cursor(CURSOR))
+            except Exception:
+                log.exception("webhook: cannot read the cursor")
+                return False
+        self._was_leading = leading
+        return leading
 
     async def _move_cursor(self, event: Event) -> None:
         assert event.id is not None

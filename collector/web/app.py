@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from collector import probe
 from collector.ingest import Validator, Writer
+from collector.leader import Leader
 from collector.status import iso
 from collector.store import Store
 from collector.web import api, audit, dashboard, heartbeat, login, metrics
@@ -32,8 +33,21 @@ from collector.webhook import Notifier
 log = logging.getLogger(__name__)
 
 
+HEALTHZ_WRITE_TIMEOUT_S = 5.0
+
+
 async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok\n")
+    """200 only when a write reaches the database: a collector that cannot write must leave the pool.
+
+    ``X-Bridge-Role`` says whether this collector does the once-only work (leader) or not (standby).
+    """
+    rt = runtime(request)
+    try:
+        await asyncio.wait_for(rt.writer.call(lambda store: store.write_probe(time.time())), HEALTHZ_WRITE_TIMEOUT_S)
+    except Exception as err:  # a timeout or any database error: not healthy, whatever the cause
+        return PlainTextResponse(f"database not writable: {type(err).__name__}: {err}\n", status_code=503,
+                                 headers={"Retry-After": "5"})
+    return PlainTextResponse("ok\n", headers={"X-Bridge-Role": "leader" if rt.leader.held else "standby"})
 
 
 PURGE_EVERY_S = 3600
@@ -66,6 +80,9 @@ async def _sweep_forever(rt: Runtime) -> None:
     while True:
         await asyncio.sleep(rt.config.sweep_interval_s)
         now = time.time()
+        if not rt.leader.held:
+            last_sweep = now  # another collector sweeps; a stall is measured from here on
+            continue
         try:
             if now - last_sweep > stall_limit(rt.config.sweep_interval_s):
                 # Heartbeats were not read meanwhile: the rooms get their chance again.
@@ -101,16 +118,20 @@ def create_app(config: ServeConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store(config.db)
         started = time.time()
-        open_gap(store, started, "restart")
+        leader = Leader(str(config.db))
+        await leader.start()
+        if leader.held:  # a standby's restart is no gap: the leader was listening meanwhile
+            open_gap(store, started, "restart")
         if store.count_accounts() == 0:
             log.warning("no accounts yet: nobody can read the dashboard, the API or /metrics;"
                         " create one with `bridge-collector user add NAME --role admin`")
         rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)),
-                     heard_since=started)
+                     heard_since=started, leader=leader)
         rt.writer.start(asyncio.get_running_loop())
         notifier = None
         if config.webhook:
-            notifier = Notifier(config.webhook, config.webhook_secret or "", store, rt.writer.call)
+            notifier = Notifier(config.webhook, config.webhook_secret or "", store, rt.writer.call,
+                                leading=lambda: leader.held)
             rt.counters.webhook = notifier.stats
             rt.listeners.append(notifier.wake)
             await notifier.start()
@@ -125,6 +146,7 @@ def create_app(config: ServeConfig) -> Starlette:
             if notifier:
                 await notifier.stop()
             rt.writer.stop()
+            await leader.stop()
             store.close()
 
     routes: list[Any] = [

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from collector.ingest import Validator, Writer
 from collector.probe.http import DEFAULT_MAX_TRANSFERS
+from collector.leader import Leader
 from collector.ratelimit import FailureLimiter
 from collector.status import DEFAULT_OFFLINE_FACTOR
 from collector.store import Event, Store
@@ -59,6 +60,8 @@ class Runtime:
     heard_since: float = 0.0
     # Failed dashboard logins per user and per address (in memory: see collector.ratelimit).
     login_failures: FailureLimiter = field(default_factory=FailureLimiter)
+    # Whether this collector does the once-only work (collector.leader); SQLite: always.
+    leader: Leader = field(default_factory=lambda: Leader(""))
 
     def publish(self, events: list[Event]) -> None:
         for listener in self.listeners:
