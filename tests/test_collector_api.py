@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from collector.sample import heartbeat
-from tests.collector_helpers import RunningCollector, run_collector, running_collector, webhook_args
+from tests.collector_helpers import collector_db, RunningCollector, run_collector, running_collector, webhook_args
 
 
 def send(c: RunningCollector, room: str, body: dict[str, Any]) -> None:
@@ -267,7 +267,7 @@ def test_retention_removes_old_history(tmp_path: Path) -> None:
     from collector.ingest import to_heartbeat
     from collector.store import Store
 
-    store = Store(tmp_path / "collector.db")
+    store = Store(collector_db(tmp_path))
     store.add_room("old-1")
     long_ago = time.time() - 3 * 86400
     for seq in (1, 2):

@@ -32,7 +32,7 @@ from collector.store import SCHEMA_VERSION, Store
 from collector.web.auth import safe_next
 from collector.web.i18n import LABELS
 from tests.browser import Browser
-from tests.collector_helpers import RunningCollector, collector_command, free_port, run_collector, running_collector
+from tests.collector_helpers import collector_db, RunningCollector, collector_command, free_port, run_collector, running_collector
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
@@ -56,7 +56,7 @@ def fill(c: RunningCollector) -> None:
 
 def enrol(tmp_path: Path) -> dict[str, str]:
     """a-1 and a-2 of Unit A, b-1 of Unit B (units given at enrolment); their room tokens."""
-    db = str(tmp_path / "collector.db")
+    db = str(collector_db(tmp_path))
     tokens = {}
     for room, unit in (("a-1", "Unit A"), ("a-2", "Unit A"), ("b-1", "Unit B")):
         done = run_collector("--db", db, "room", "add", room, "--unit", unit)
@@ -193,7 +193,7 @@ def test_session_cookie_is_secure_under_tls(tmp_path: Path) -> None:
                     "-days", "1", "-subj", "/CN=::1", "-addext", "subjectAltName=IP:::1", "-keyout", str(key),
                     "-out", str(cert)], check=True, capture_output=True)
     port = free_port()
-    c = RunningCollector(url=f"https://[::1]:{port}", heartbeat_url="", tokens={}, db=tmp_path / "collector.db",
+    c = RunningCollector(url=f"https://[::1]:{port}", heartbeat_url="", tokens={}, db=collector_db(tmp_path),
                          process=None, port=port, log=tmp_path / "collector.log",  # type: ignore[arg-type]
                          extra_args=("--tls-cert", str(cert), "--tls-key", str(key)), verify=str(cert))
     c.start()

@@ -127,6 +127,7 @@ def test_agents_without_a_stream_id_keep_working(tmp_path: Path) -> None:
         assert bad.status_code == 422 and "instance" in bad.json()["error"]
 
 
+@pytest.mark.sqlite_only
 def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     db = tmp_path / "collector.db"
     with sqlite3.connect(db) as conn:
@@ -156,6 +157,7 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         c.stop()
 
 
+@pytest.mark.sqlite_only
 def test_a_newer_database_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     db = tmp_path / "collector.db"
     Store(db).close()
@@ -166,6 +168,7 @@ def test_a_newer_database_is_refused_with_a_clear_message(tmp_path: Path) -> Non
     assert "newer than this bridge-collector understands" in done.stderr
 
 
+@pytest.mark.sqlite_only
 def test_every_connection_commits_durably(tmp_path: Path) -> None:
     store = Store(tmp_path / "c.db")
     try:

@@ -26,7 +26,7 @@ import pytest
 
 from collector.sample import heartbeat
 from collector.store import Store
-from tests.collector_helpers import (WEBHOOK_SECRET, RunningCollector, run_collector, running_collector,
+from tests.collector_helpers import (collector_db, WEBHOOK_SECRET, RunningCollector, run_collector, running_collector,
                                      webhook_args, write_events)
 from tests.daemon_helpers import wait_for
 
@@ -217,7 +217,7 @@ def test_429_and_503_are_retried_in_order_and_show_as_lag(tmp_path: Path, receiv
 def test_first_start_skips_history_and_delivers_events_of_another_process(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    db = tmp_path / "collector.db"
+    db = collector_db(tmp_path)
     Store(db).add_room("old-1")
     history = write_events(db, "old-1", (1, 2), time.time() - 3600)
     with running_collector(tmp_path, extra_args=webhook_args(tmp_path, receiver.url)) as c:
@@ -233,7 +233,7 @@ def test_first_start_skips_history_and_delivers_events_of_another_process(
 
 
 def test_retention_keeps_events_not_yet_delivered(tmp_path: Path, receiver: Receiver) -> None:
-    db = tmp_path / "collector.db"
+    db = collector_db(tmp_path)
     store = Store(db)
     store.open_cursor("webhook")  # a webhook that was already delivering (at 0): nothing old is handled
     store.add_room("old-1")
