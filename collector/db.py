@@ -165,8 +165,10 @@ class PgConnection:
     """
 
     def __init__(self, dsn: str) -> None:
-        import psycopg
-
+        try:
+            import psycopg
+        except ImportError:
+            raise sqlite3.Error("a PostgreSQL --db needs python3-psycopg: apt-get install python3-psycopg") from None
         self.raw = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         # A statement stuck behind a lock must end, not hang the collector (SQLite's timeout=10).
         self.raw.execute("SET lock_timeout = '10s'")

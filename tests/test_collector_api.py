@@ -218,6 +218,7 @@ def test_metrics_prometheus_text(tmp_path: Path) -> None:
             assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
 
 
+@pytest.mark.sqlite_only
 def test_serve_refuses_bad_options(tmp_path: Path) -> None:
     # The shared read token is gone: accounts and API tokens replace it (tests/test_collector_auth.py).
     token_file = tmp_path / "read-token"
@@ -235,6 +236,7 @@ def test_serve_refuses_bad_options(tmp_path: Path) -> None:
     assert done.returncode == 64 and "--offline-factor" in done.stderr
 
 
+@pytest.mark.sqlite_only
 def test_room_commands(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
     added = run_collector("room", "add", "r-1", "--name", "Phòng 1", "--unit", "Đơn vị", "--db", db)

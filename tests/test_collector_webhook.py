@@ -271,6 +271,7 @@ def test_no_webhook_no_webhook_metrics(tmp_path: Path) -> None:
         assert metrics(c) == {}
 
 
+@pytest.mark.sqlite_only
 def test_bad_webhook_secret_file_is_a_usage_error(tmp_path: Path) -> None:
     good = tmp_path / "good"
     good.write_text(SECRET + "\n")
