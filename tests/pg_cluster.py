@@ -56,7 +56,8 @@ class PgCluster:
         return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
 
     @classmethod
-    def start(cls, base: Path, port: int = 5499) -> "PgCluster":
+    def start(cls, base: Path, port: int = 5499, *, durable: bool = False) -> "PgCluster":
+        """initdb and start; ``durable``: fsync and synchronous commit on, as in production (bench/)."""
         base.mkdir(parents=True, exist_ok=True)
         data, sockets = base / "data", base / "socket"
         sockets.mkdir(exist_ok=True)
@@ -67,11 +68,12 @@ class PgCluster:
         os.chmod(base, 0o755)
         run = cls._as_user()
         subprocess.run([*run, str(PG_BIN / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
-                        "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"],
+                        *([] if durable else ["--no-sync"]), "-E", "UTF8", "--locale=C.UTF-8"],
                        check=True, capture_output=True, text=True, cwd=base)
-        # Tests, not production: no fsync (a throwaway cluster), room for many collectors' connections.
-        options = (f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-                   " -c full_page_writes=off -c max_connections=400 -c shared_buffers=64MB")
+        # Tests: no fsync (a throwaway cluster); room for many collectors' connections either way.
+        options = f"-k {sockets} -p {port} -c listen_addresses='' -c max_connections=400 -c shared_buffers=128MB"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run([*run, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
                         "-o", options, "-w", "-t", "60", "start"], check=True, capture_output=True, text=True,
                        cwd=base)
