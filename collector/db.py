@@ -129,7 +129,7 @@ class PgCursor:
 
     def __init__(self, conn: "PgConnection") -> None:
         self._conn = conn
-        self._cur = conn.raw.cursor()
+        self._cur = conn.usable().cursor()
         self.row_factory: Any = Row  # None: plain tuples (store.rooms() for 10,000 rows)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> "PgCursor":
@@ -169,9 +169,25 @@ class PgConnection:
             import psycopg
         except ImportError:
             raise sqlite3.Error("a PostgreSQL --db needs python3-psycopg: apt-get install python3-psycopg") from None
-        self.raw = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        self._dsn = dsn
+        self.raw = self._connect()
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        raw = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
         # A statement stuck behind a lock must end, not hang the collector (SQLite's timeout=10).
-        self.raw.execute("SET lock_timeout = '10s'")
+        raw.execute("SET lock_timeout = '10s'")
+        return raw
+
+    def usable(self) -> Any:
+        """The psycopg connection; a new one when the last was lost (server restart, failover).
+
+        The statement that met the loss has already failed, so the transaction it was in
+        is over (the store rolls back); the next statement starts on the new connection."""
+        if self.raw.broken or self.raw.closed:
+            self.raw = self._connect()
+        return self.raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
         return PgCursor(self).execute(sql, params)
@@ -181,7 +197,7 @@ class PgConnection:
 
     def executescript(self, script: str) -> None:
         # One round trip of several statements (no parameters: psycopg sends it as one query).
-        self.raw.execute(to_postgres(script).replace("%%", "%"))
+        self.usable().execute(to_postgres(script).replace("%%", "%"))
 
     def close(self) -> None:
         self.raw.close()
