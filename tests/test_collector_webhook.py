@@ -218,7 +218,9 @@ def test_first_start_skips_history_and_delivers_events_of_another_process(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     db = collector_db(tmp_path)
-    Store(db).add_room("old-1")
+    store = Store(db)
+    store.add_room("old-1")
+    store.close()
     history = write_events(db, "old-1", (1, 2), time.time() - 3600)
     with running_collector(tmp_path, extra_args=webhook_args(tmp_path, receiver.url)) as c:
         assert metrics(c)["bridge_webhook_pending"] == 0  # history is not replayed to a new receiver

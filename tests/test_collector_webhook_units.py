@@ -74,7 +74,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def events(store: Store, seqs: range, at: float) -> list[int]:
     """One event per seq for room r-1, written beside ``store`` (the same database)."""
-    return write_events(store.path, "r-1", seqs, at)
+    return write_events(store.location, "r-1", seqs, at)
 
 
 def test_a_new_cursor_starts_at_the_newest_event_and_stays(store: Store) -> None:
