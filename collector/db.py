@@ -114,14 +114,21 @@ class Row(tuple):
         return self._names
 
 
+@functools.lru_cache(maxsize=512)
+def _row_class(names: tuple[str, ...]) -> Any:
+    # One class per column list (the store's queries are fixed text): not one per query.
+    return type("Row", (Row,), {"_names": names, "__slots__": ()})
+
+
 def _row_factory(cursor: Any) -> Any:
-    names = tuple(c.name for c in cursor.description or ())
-    cls = type("Row", (Row,), {"_names": names, "__slots__": ()})
-    return lambda values: cls(values)
+    return _row_class(tuple(c.name for c in cursor.description or ()))
 
 
 def _tuple_factory(cursor: Any) -> Any:
     return tuple
+
+
+_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
 
 
 class PgCursor:
@@ -134,9 +141,10 @@ class PgCursor:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> "PgCursor":
         self._cur.row_factory = _row_factory if self.row_factory is not None else _tuple_factory
+        if sql == "BEGIN IMMEDIATE":  # the store's _Tx: both statements in one round trip
+            self._cur.execute(_BEGIN_WRITE)
+            return self
         self._cur.execute(to_postgres(sql), tuple(params) if params else None)
-        if sql.lstrip().upper().startswith("BEGIN"):
-            self._conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
         return self
 
     @property
