@@ -73,7 +73,8 @@ runtime_dir = "{tmp_path / 'run'}"
 
 # ---- the collector's two stores: every test_collector_* test runs on SQLite and on PostgreSQL ----
 
-STORES = ("sqlite", "postgresql")
+# BRIDGE_TEST_STORES=sqlite runs the collector tests on SQLite only (a quicker local run).
+STORES = tuple(os.environ.get("BRIDGE_TEST_STORES", "sqlite,postgresql").split(","))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
