@@ -15,13 +15,16 @@ RUN_DIR := build/run
 # on a pristine Debian 12 tree.
 APT_RUNTIME := python3 python3-venv python3-setuptools python3-wheel python3-psutil \
 	python3-pyudev python3-httpx python3-watchdog python3-starlette python3-uvicorn \
-	python3-jinja2 python3-jsonschema python3-fastjsonschema python3-uvloop python3-httptools iproute2 tzdata
-# Tests: umockdev device trees, real network tools and peers, packaging and browser checks.
+	python3-jinja2 python3-jsonschema python3-fastjsonschema python3-uvloop python3-httptools python3-psycopg \
+	iproute2 tzdata
+# Tests: umockdev device trees, real network tools and peers, packaging and browser checks,
+# promtool (prometheus), ffmpeg for the camera and microphone checks, and postgresql-15 for the
+# collector suite on PostgreSQL (a throwaway cluster: tests/pg_cluster.py).
 APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl prometheus \
 	procps psmisc util-linux chromium prometheus-node-exporter \
 	debhelper dh-python pybuild-plugin-pyproject python3-all python3-build \
 	python3-installer lintian mmdebstrap systemd fakeroot dpkg-dev build-essential \
-	debian-archive-keyring python3-seccomp ffmpeg
+	debian-archive-keyring python3-seccomp ffmpeg postgresql-15
 
 .PHONY: run test venv deps-runtime deps-test clean bench deb
 

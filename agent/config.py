@@ -82,6 +82,7 @@ def _at_most_chars(high: int) -> Validator:
 ROOM_TEXT_MAX = 200
 INTERVAL_MAX_S = 86400
 EQUIPMENT_MAX = 32  # [[equipment]] entries
+URLS_MAX = 8  # central.url as a list: collectors in front of one database
 EQUIPMENT_TEXT_MAX = 200  # label, model, name and bus patterns
 EQUIPMENT_SERIAL_MAX = 64
 USB_ID_RE = re.compile(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}")
@@ -165,7 +166,10 @@ class RoomConfig:
 
 @dataclass(frozen=True)
 class CentralConfig:
+    # One heartbeat URL, or a list of collectors sharing one database: the first is used
+    # while it answers, the next ones when it does not (agent.daemon.delivery).
     url: str | None = _spec(None, check=_check_url)
+    more_urls: tuple[str, ...] = field(default=(), metadata={"internal": True})  # the list's 2nd, 3rd, ...
     token_file: Path = _spec(DEFAULT_TOKEN_PATH)
     ca_file: Path | None = _spec(None)
     client_cert: Path | None = _spec(None)
@@ -177,6 +181,11 @@ class CentralConfig:
     timeout_s: float = _spec(10.0, check=_greater_than(0, " seconds"))
     # The room's token may cross the network in clear (http:// url, probe.tls = false).
     allow_insecure_http: bool = _spec(False)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every collector URL, in order of preference (empty while central.url is unset)."""
+        return (self.url, *self.more_urls) if self.url else ()
 
 
 @dataclass(frozen=True)
@@ -432,8 +441,9 @@ def _build_section(
     values: dict[str, Any] = {}
     for key, raw in table.items():
         dotted = f"{name}.{key}"
-        if key not in fields:
-            problems.append(ConfigProblem(file, dotted, "unknown key" + _suggest(key, list(fields))))
+        if key not in fields or fields[key].metadata.get("internal"):
+            public = [f for f, spec in fields.items() if not spec.metadata.get("internal")]
+            problems.append(ConfigProblem(file, dotted, "unknown key" + _suggest(key, public)))
             continue
         meta = fields[key].metadata
         try:
@@ -473,6 +483,12 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
                 ConfigProblem(file, name, "unknown section" + _suggest(name, list(SECTIONS)))
             )
             continue
+        if name == "central" and isinstance(table, dict) and isinstance(table.get("url"), list):
+            table = dict(table)
+            urls = _url_list(table.pop("url"), file, problems)
+            built = _build_section(name, SECTIONS[name], table, file, base_dir, problems)
+            sections[name] = dataclasses.replace(built, url=urls[0], more_urls=urls[1:]) if urls else built
+            continue
         sections[name] = _build_section(name, SECTIONS[name], table, file, base_dir, problems)
     if problems:
         raise ConfigError(problems)
@@ -498,13 +514,13 @@ def cleartext_problems(config: AgentConfig, file: str) -> list[ConfigProblem]:
     if config.central.allow_insecure_http:
         return []
     problems = []
-    url = config.central.url
-    host = urlsplit(url).hostname if url else None
-    if url and urlsplit(url).scheme == "http" and host and not is_loopback_host(host):
-        problems.append(ConfigProblem(
-            file, "central.url",
-            f"= {url!r}: plain http:// to {host} would send the room's token in clear; use https:// "
-            "(with central.ca_file for the city CA), or set central.allow_insecure_http = true"))
+    for url in config.central.urls:
+        host = urlsplit(url).hostname
+        if urlsplit(url).scheme == "http" and host and not is_loopback_host(host):
+            problems.append(ConfigProblem(
+                file, "central.url",
+                f"= {url!r}: plain http:// to {host} would send the room's token in clear; use https:// "
+                "(with central.ca_file for the city CA), or set central.allow_insecure_http = true"))
     probe_host = config.probe_host
     if not config.probe.tls and config.probe.mode == "http" and probe_host and not is_loopback_host(probe_host):
         problems.append(ConfigProblem(
@@ -512,6 +528,27 @@ def cleartext_problems(config: AgentConfig, file: str) -> list[ConfigProblem]:
             f"= false: the bandwidth test would send the room's token to {probe_host} in clear; "
             "remove probe.tls, or set central.allow_insecure_http = true"))
     return problems
+
+
+def _url_list(raw: list[Any], file: str, problems: list[ConfigProblem]) -> tuple[str, ...]:
+    """``central.url = ["https://a/...", "https://b/..."]``: each checked; () after a problem."""
+    expected = "a heartbeat URL or a list of them (collectors sharing one database), e.g. [\"https://a.example.vn/api/v1/heartbeat\", \"https://b.example.vn/api/v1/heartbeat\"]"
+    if not raw:
+        problems.append(ConfigProblem(file, "central.url", f"= []: expected {expected}"))
+        return ()
+    if len(raw) > URLS_MAX:
+        problems.append(ConfigProblem(file, "central.url", f"{len(raw)} URLs: at most {URLS_MAX} are allowed"))
+        return ()
+    urls: list[str] = []
+    for number, item in enumerate(raw, 1):
+        complaint = _check_url(item) if isinstance(item, str) else expected
+        if complaint:
+            problems.append(ConfigProblem(file, f"central.url[{number}]", f"= {_describe(item)}: expected {complaint}"))
+        elif item in urls:
+            problems.append(ConfigProblem(file, f"central.url[{number}]", f"= {item!r}: listed twice"))
+        else:
+            urls.append(item)
+    return tuple(urls) if len(urls) == len(raw) else ()
 
 
 def parse_equipment_entries(raw: Any, file: str, problems: list[ConfigProblem]) -> tuple[EquipmentEntry, ...]:

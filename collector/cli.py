@@ -7,7 +7,10 @@
     bridge-collector [--db PATH] room revoke ID
     bridge-collector [--db PATH] user|token|audit ...      accounts and the audit trail (collector.cli_accounts)
     bridge-collector [--db PATH] meeting add|list|cancel   meetings and their roll-call (collector.cli_meetings)
+    bridge-collector [--db PATH] db migrate | db copy --from DB --to DB   (collector.cli_db)
     bridge-collector [--db PATH] probe-serve [--listen [::]:8080] [--stamp-port 862] [--tls-cert F --tls-key F]
+
+PATH is a SQLite file or a PostgreSQL database: postgresql://USER@HOST/DB or service=NAME.
 
 Beyond loopback both listeners speak TLS, or plain HTTP with an explicit --insecure-http.
 
@@ -24,7 +27,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from collector import __version__, cli_accounts, cli_meetings
+from collector import __version__, cli_accounts, cli_db, cli_meetings
+from collector.db import redact
 from collector.errors import CollectorError, UsageError
 from collector.incidents import DEFAULT_MIN_ROOMS, DEFAULT_WINDOW_S
 from collector.listen import ListenError, parse_listen
@@ -47,8 +51,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _db(parser: argparse.ArgumentParser) -> None:
     # Accepted before or after the subcommand; SUPPRESS keeps an earlier value.
-    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
-                        help=f"SQLite database (default: {DEFAULT_DB})")
+    parser.add_argument("--db", metavar="DB", default=argparse.SUPPRESS,
+                        help=f"SQLite file, or PostgreSQL as postgresql://... or service=NAME (default: {DEFAULT_DB})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_accounts.add_parsers(sub, _db, _Parser)
     cli_meetings.add_parsers(sub, _db, _Parser)
+    cli_db.add_parsers(sub, _db, _Parser)
 
     probe = sub.add_parser("probe-serve", help="only the STAMP reflector and the HTTP probe endpoints")
     _db(probe)
@@ -207,7 +212,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.probe_slots < 1:
         raise UsageError("--probe-slots must be at least 1")
     config = ServeConfig(
-        db=Path(args.db), lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
+        db=args.db, lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
         retention_days=args.retention_days, rollup_retention_days=args.rollup_retention_days,
         event_retention_days=args.event_retention_days,
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
@@ -225,7 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as err:
         raise UsageError(f"--stamp-port {args.stamp_port}: {err.strerror}") from None
     scheme = "https" if tls.enabled else "http"
-    log.info("serving on %s://%s:%d (db %s)%s", scheme, f"[{host}]" if ":" in host else host, port, config.db,
+    log.info("serving on %s://%s:%d (db %s)%s", scheme, f"[{host}]" if ":" in host else host, port, redact(config.db),
              ", client certificates required" if tls.client_ca else "")
     reminder = remind_insecure(args.listen, tls)
     try:
@@ -298,7 +303,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     Store(args.db).close()  # the room tokens: fail now, with exit 74, if the database is unusable
     reminder = remind_insecure(args.listen, tls)
     try:
-        run_probe_server(ProbeServeConfig(host, port, args.stamp_port, Path(args.db), args.probe_max_transfers),
+        run_probe_server(ProbeServeConfig(host, port, args.stamp_port, args.db, args.probe_max_transfers),
                          uvicorn_tls(tls))
     finally:
         if reminder:
@@ -316,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 64
     setup_logging()
     commands = {"serve": cmd_serve, "room": cmd_room, "probe-serve": cmd_probe, **cli_accounts.COMMANDS,
-                **cli_meetings.COMMANDS}
+                **cli_meetings.COMMANDS, **cli_db.COMMANDS}
     try:
         return commands[args.command](args)
     except CollectorError as err:

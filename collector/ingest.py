@@ -150,6 +150,22 @@ def parse_heartbeat(raw: bytes, validator: Validator) -> dict[str, Any] | Reject
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character is in any string (key or value) of a parsed document."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbeat | Rejection:
     """A valid heartbeat document (and its bytes, stored as received) -> the row storage keeps."""
     if _SURROGATE_ESCAPE.search(raw):
@@ -159,6 +175,9 @@ def to_heartbeat(doc: dict[str, Any], raw: bytes, received_at: float) -> Heartbe
             return Rejection(422, "schema", "a string contains an unpaired surrogate (\\ud800-\\udfff)", "$")
         except RecursionError:
             return Rejection(422, "schema", "body is nested too deeply", "$")
+    if b"\\u0000" in raw and _has_nul(doc):
+        # PostgreSQL text cannot hold NUL, and no room name or check needs one: refused on both stores.
+        return Rejection(422, "schema", "a string contains a NUL character (\\u0000)", "$")
     status, failing = judged_status(doc["status"], doc["checks"])
     room = doc["room"]
     return Heartbeat(

@@ -1,9 +1,10 @@
-"""All of the collector's storage: SQLite in WAL mode through the standard library.
+"""All of the collector's storage: SQLite in WAL mode, or PostgreSQL (collector.db).
 
 This is the only module that speaks SQL. Every other module calls the methods
-of ``Store`` with plain values and gets dataclasses or dicts back, so a
-PostgreSQL ``Store`` with the same methods could replace this one (see the
-README). Connections are per thread: the ingest writer thread owns the only
+of ``Store`` with plain values and gets dataclasses or dicts back. The SQL is
+written once, portable between SQLite and PostgreSQL (``?`` placeholders,
+``ON CONFLICT``, ``RETURNING``, ``greatest``/``least``); collector.db connects and
+translates what still differs. Connections are per thread: the ingest writer thread owns the only
 connection that writes heartbeats (so commits can be batched), request threads
 read through their own connections, which WAL lets run beside the writer.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import sqlite3
 import threading
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from collector import db
 from collector.errors import AccountError, MeetingError, RoomError, StoreError
 from collector.history import METRICS, ROLLUP_STEPS, bucket_of
 
@@ -287,10 +290,10 @@ CREATE INDEX IF NOT EXISTS events_at ON events (at);
 CREATE TABLE IF NOT EXISTS gaps (
     id     INTEGER PRIMARY KEY,
     start  REAL NOT NULL,   -- the collector's last write before it stopped (or stalled)
-    end    REAL NOT NULL,   -- when it was back
+    "end"  REAL NOT NULL,   -- quoted: END is a reserved word in PostgreSQL   -- when it was back
     reason TEXT NOT NULL    -- 'restart' or 'stall'
 );
-CREATE INDEX IF NOT EXISTS gaps_end ON gaps (end);
+CREATE INDEX IF NOT EXISTS gaps_end ON gaps ("end");
 -- Small facts about the collector itself, e.g. alive_at: its last sweep.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -303,6 +306,9 @@ CREATE TABLE IF NOT EXISTS event_cursors (
     event_id INTEGER NOT NULL
 );
 """ + _ACCOUNTS_SCHEMA + _INCIDENTS_SCHEMA + _MEETINGS_SCHEMA + _PROBE_SCHEMA + _HISTORY_SCHEMA
+
+# Tables whose rows get their id from the database (an identity column on PostgreSQL).
+_IDENTITY_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \(\s*id\s+INTEGER PRIMARY KEY", _SCHEMA))
 
 # Each step takes a database of version N-1 to N inside one transaction; the index is N-2.
 _MIGRATIONS = (
@@ -400,44 +406,69 @@ class Event:
 class Store:
     """The collector's database. Safe to share between threads (one connection each)."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str, *, migrate: bool | None = None) -> None:
+        """Open (and create) the database: a SQLite file, or a PostgreSQL URL / service.
+
+        ``migrate``: bring an older schema up to date. By default a SQLite file is upgraded
+        (one machine, one collector), a PostgreSQL database is not: other collectors may
+        run an older version on it, so ``bridge-collector db migrate`` does it, on purpose.
+        """
+        self.postgres = db.is_postgres(path)
+        self.location = str(path)
+        self.path = Path(path) if not self.postgres else Path()  # the SQLite file (its -wal beside it)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[Any] = []
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.postgres:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._migrate(conn)
-        except (OSError, sqlite3.Error) as err:
-            raise StoreError(f"{self.path}: cannot open the database: {err}") from None
+            if not self.postgres:
+                conn.execute("PRAGMA journal_mode=WAL")
+            self._migrate(conn, not self.postgres if migrate is None else migrate)
+        except (OSError, *db.errors()) as err:
+            raise StoreError(f"{db.redact(self.location)}: cannot open the database: {err}") from None
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
+    def _migrate(self, conn: Any, upgrade: bool = True) -> None:
         """Create a new database, or bring an older one up to SCHEMA_VERSION, in one transaction."""
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        name = db.redact(self.location)
+        version = db.schema_version(conn)
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: the database has schema version {version}, newer than this"
+            raise StoreError(f"{name}: the database has schema version {version}, newer than this"
                              f" bridge-collector understands ({SCHEMA_VERSION}): upgrade bridge-collector")
         if version == SCHEMA_VERSION:
             return
-        fresh = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'rooms'").fetchone()[0] == 0
+        fresh = not db.has_table(conn, "rooms")
+        if not fresh and not upgrade:
+            raise StoreError(f"{name}: the database has schema version {version}, older than this"
+                             f" bridge-collector's ({SCHEMA_VERSION}): run `bridge-collector --db ... db migrate`"
+                             " once every collector on it is upgraded")
         steps = [_SCHEMA] if fresh else list(_MIGRATIONS[max(version, 1) - 1:])
         # executescript commits whatever is open first; the explicit BEGIN makes the
         # whole upgrade one transaction, so a crash leaves the old version intact.
-        conn.executescript("BEGIN IMMEDIATE;\n" + ";\n".join(steps)
-                           + f";\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
+        conn.executescript(db.begin_script(conn) + ";\n".join(steps)
+                           + f";\n{db.set_version_sql(conn, SCHEMA_VERSION)};\nCOMMIT;")
         if not fresh:
-            log.info("%s: database schema upgraded from version %d to %d", self.path, version, SCHEMA_VERSION)
+            log.info("%s: database schema upgraded from version %d to %d", name, version, SCHEMA_VERSION)
 
-    def _conn(self) -> sqlite3.Connection:
+    def schema_version(self) -> int:
+        return db.schema_version(self._conn())
+
+    def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is None and self.postgres:
+            try:
+                conn = db.connect_postgres(self.location)
+            except db.errors() as err:
+                raise StoreError(f"{db.redact(self.location)}: cannot open the database: {err}") from None
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+                conn = db.connect_sqlite(self.path)
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: cannot open the database: {err}") from None
-            conn.row_factory = sqlite3.Row
             # FULL: a commit is on disk (the WAL fsynced) before the agent is answered 200 and
             # deletes its copy. NORMAL would survive a crash of this process but not a power
             # loss; bench/bench_collector.py measures what FULL costs.
@@ -455,13 +486,18 @@ class Store:
         An automatic checkpoint runs inside the commit that crosses the threshold, so the
         heartbeats waiting on that commit would wait for the copy and the fsync as well.
         """
-        self._conn().execute("PRAGMA wal_autocheckpoint=0")
+        if not self.postgres:
+            self._conn().execute("PRAGMA wal_autocheckpoint=0")
 
     def checkpoint(self, *, restart: bool = False) -> None:
         """Copy the WAL into the database; RESTART waits for the writer so the WAL can start over."""
+        if self.postgres:
+            return  # PostgreSQL checkpoints on its own
         self._conn().execute(f"PRAGMA wal_checkpoint({'RESTART' if restart else 'PASSIVE'})").fetchall()
 
     def wal_bytes(self) -> int:
+        if self.postgres:
+            return 0
         try:
             return Path(f"{self.path}-wal").stat().st_size
         except OSError:
@@ -550,8 +586,8 @@ class Store:
         with self._transaction() as conn:
             for hb in batch:
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO heartbeats (room_id, agent_instance, seq, sent_at, received_at, status,"
-                    " failing) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO heartbeats (room_id, agent_instance, seq, sent_at, received_at, status,"
+                    " failing) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (hb.room_id, hb.agent_instance, hb.seq, hb.sent_at, hb.received_at, hb.status,
                      hb.failing_names),
                 )
@@ -573,8 +609,8 @@ class Store:
     def _record_stream(self, conn: sqlite3.Connection, hb: Heartbeat) -> bool:
         """Keep the stream's figures; True when this heartbeat is the first ever heard of it."""
         cur = conn.execute(
-            "UPDATE streams SET first_seq = min(first_seq, ?), last_seq = max(last_seq, ?),"
-            " last_seen = max(last_seen, ?) WHERE room_id = ? AND agent_instance = ?",
+            "UPDATE streams SET first_seq = least(first_seq, ?), last_seq = greatest(last_seq, ?),"
+            " last_seen = greatest(last_seen, ?) WHERE room_id = ? AND agent_instance = ?",
             (hb.seq, hb.seq, hb.received_at, hb.room_id, hb.agent_instance),
         )
         if cur.rowcount:
@@ -597,7 +633,7 @@ class Store:
             return None
         if hb.agent_instance == current and row["last_seq"] is not None and hb.seq <= row["last_seq"]:
             # An older heartbeat delivered late (spool replay): history only, but the room is alive.
-            conn.execute("UPDATE rooms SET last_seen = max(coalesce(last_seen, 0), ?) WHERE room_id = ?",
+            conn.execute("UPDATE rooms SET last_seen = greatest(coalesce(last_seen, 0), ?) WHERE room_id = ?",
                          (hb.received_at, hb.room_id))
             return None
         if hb.agent_instance != current:
@@ -625,11 +661,11 @@ class Store:
         return self._add_event(conn, Event(hb.room_id, hb.received_at, row["state"], hb.status, hb.failing_names))
 
     def _add_event(self, conn: sqlite3.Connection, event: Event) -> Event:
-        cur = conn.execute(
-            "INSERT INTO events (room_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+        new_id = conn.execute(
+            "INSERT INTO events (room_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (event.room_id, event.at, event.from_state, event.to_state, event.detail),
-        )
-        return Event(event.room_id, event.at, event.from_state, event.to_state, event.detail, cur.lastrowid)
+        ).fetchone()[0]
+        return Event(event.room_id, event.at, event.from_state, event.to_state, event.detail, new_id)
 
     def mark_offline(self, now: float, factor: float, heard_since: float = 0.0) -> list[Event]:
         """Write an ``offline`` event for every room that fell silent since the last sweep.
@@ -641,8 +677,9 @@ class Store:
         events = []
         with self._transaction() as conn:
             rows = conn.execute(
-                "SELECT room_id, max(last_seen, ?) AS heard, interval_s, state FROM rooms WHERE revoked_at IS NULL"
-                " AND last_seen IS NOT NULL AND state IS NOT 'offline' AND ? - max(last_seen, ?) > ? * interval_s",
+                "SELECT room_id, greatest(last_seen, ?) AS heard, interval_s, state FROM rooms WHERE revoked_at IS NULL"
+                " AND last_seen IS NOT NULL AND state IS DISTINCT FROM 'offline'"
+                " AND ? - greatest(last_seen, ?) > ? * interval_s",
                 (heard_since, now, heard_since, factor),
             ).fetchall()
             for r in rows:
@@ -661,7 +698,7 @@ class Store:
     def last_alive(self) -> float | None:
         """The collector's last sign of life in this database: its last sweep, heartbeat or event."""
         row = self._conn().execute(
-            "SELECT max(coalesce((SELECT CAST(value AS REAL) FROM meta WHERE key = 'alive_at'), 0),"
+            "SELECT greatest(coalesce((SELECT CAST(value AS REAL) FROM meta WHERE key = 'alive_at'), 0),"
             " coalesce((SELECT max(received_at) FROM heartbeats), 0), coalesce((SELECT max(at) FROM events), 0))"
         ).fetchone()
         return row[0] or None
@@ -669,13 +706,13 @@ class Store:
     def record_gap(self, start: float, end: float, reason: str) -> None:
         """The collector heard nobody from ``start`` to ``end`` (stopped, crashed, or stalled)."""
         with self._transaction() as conn:
-            conn.execute("INSERT INTO gaps (start, end, reason) VALUES (?, ?, ?)", (start, end, reason))
+            conn.execute('INSERT INTO gaps (start, "end", reason) VALUES (?, ?, ?)', (start, end, reason))
             self._set_meta(conn, "alive_at", repr(end))
 
     def gaps(self, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         """The collector's gaps that ended after ``since``, newest first."""
         rows = self._conn().execute(
-            "SELECT start, end, reason FROM gaps WHERE end >= ? ORDER BY end DESC LIMIT ?", (since, limit)
+            'SELECT start, "end", reason FROM gaps WHERE "end" >= ? ORDER BY "end" DESC LIMIT ?', (since, limit)
         ).fetchall()
         return [dict(r) for r in rows]
 
@@ -708,7 +745,7 @@ class Store:
                     " coalesce((SELECT event_id FROM event_cursors WHERE name = ?), 0) LIMIT ?)",
                     (events_before, keep_from_cursor, chunk),
                 ).rowcount
-            n += conn.execute("DELETE FROM gaps WHERE end < ?", (before,)).rowcount
+            n += conn.execute('DELETE FROM gaps WHERE "end" < ?', (before,)).rowcount
             n += self._purge_history(conn, before, rollups_before, chunk)
         return n
 
@@ -759,9 +796,10 @@ class Store:
 
     def states_at(self, when: float) -> dict[str, str]:
         """Each room's state as of ``when``: the target of its last event before then."""
-        # SQLite returns the bare columns of the row that holds max(): the last event.
         rows = self._conn().execute(
-            "SELECT room_id, to_state, max(at) FROM events WHERE at < ? GROUP BY room_id", (when,)
+            "SELECT room_id, to_state FROM (SELECT room_id, to_state, row_number() OVER"
+            " (PARTITION BY room_id ORDER BY at DESC, id DESC) AS n FROM events WHERE at < ?) AS last WHERE n = 1",
+            (when,),
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
@@ -852,7 +890,7 @@ class Store:
             newest = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             conn.execute(
                 "INSERT INTO event_cursors (name, event_id) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET event_id = min(event_id, excluded.event_id)",
+                " ON CONFLICT (name) DO UPDATE SET event_id = least(event_cursors.event_id, excluded.event_id)",
                 (name, newest),
             )
             return conn.execute("SELECT event_id FROM event_cursors WHERE name = ?", (name,)).fetchone()[0]
@@ -860,7 +898,7 @@ class Store:
     def advance_cursor(self, name: str, event_id: int) -> None:
         """Move the cursor forward to ``event_id``; never back (another process may be ahead)."""
         with self._transaction() as conn:
-            conn.execute("UPDATE event_cursors SET event_id = max(event_id, ?) WHERE name = ?", (event_id, name))
+            conn.execute("UPDATE event_cursors SET event_id = greatest(event_id, ?) WHERE name = ?", (event_id, name))
 
     def cursor(self, name: str) -> int | None:
         row = self._conn().execute("SELECT event_id FROM event_cursors WHERE name = ?", (name,)).fetchone()
@@ -996,12 +1034,15 @@ class Store:
     def events_in_units(self, units: Iterable[str], room_id: str | None = None, since: float = 0.0,
                         limit: int = 100) -> list[Event]:
         """Like ``events``, for the rooms of ``units`` only; newest first."""
-        wanted = json.dumps(sorted(set(units)), ensure_ascii=False)
+        wanted = sorted(set(units))
+        if not wanted:
+            return []
+        one_room = "" if room_id is None else " AND events.room_id = ?"
         rows = self._conn().execute(
             "SELECT events.* FROM events JOIN rooms ON rooms.room_id = events.room_id"
-            " WHERE coalesce(rooms.admin_unit, rooms.unit, '') IN (SELECT value FROM json_each(?))"
-            " AND (? IS NULL OR events.room_id = ?) AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
-            (wanted, room_id, room_id, since, limit)).fetchall()
+            f" WHERE coalesce(rooms.admin_unit, rooms.unit, '') IN ({', '.join('?' * len(wanted))}){one_room}"
+            " AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
+            (*wanted, *([] if room_id is None else [room_id]), since, limit)).fetchall()
         return [Event(r["room_id"], r["at"], r["from_state"], r["to_state"], r["detail"], r["id"]) for r in rows]
 
     # ---- incidents and acknowledgements (collector.incidents judges; this only stores) ----
@@ -1371,7 +1412,56 @@ class Store:
         return [dict(r) for r in rows]
 
 
-def _with_units(row: sqlite3.Row) -> dict[str, Any]:
+    # ---- several collectors on one database (collector.leader, /healthz) ----
+
+    def write_probe(self, now: float) -> None:
+        """A real write, for /healthz: fails when the database is read-only, full or gone."""
+        with self._transaction() as conn:
+            self._set_meta(conn, "probe_at", repr(now))
+
+    # ---- whole-database copy (`bridge-collector db copy`, SQLite <-> PostgreSQL) ----
+
+    def table_names(self) -> list[str]:
+        """The tables of the schema, in the order they are created."""
+        return re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)
+
+    def is_empty(self) -> bool:
+        """No room, event, heartbeat or account yet: a fit target for a copy."""
+        return self._conn().execute(
+            "SELECT (SELECT count(*) FROM rooms) + (SELECT count(*) FROM events) + (SELECT count(*) FROM heartbeats)"
+            " + (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens)").fetchone()[0] == 0
+
+    def dump_table(self, table: str, chunk: int = 5000) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+        """The table's rows, ``chunk`` at a time, with the column names (copy source)."""
+        if table not in self.table_names():
+            raise StoreError(f"no table {table!r}")
+        cur = self._conn().cursor()
+        cur.row_factory = None
+        cur.execute(f"SELECT * FROM {table}")
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchall()  # one snapshot: the source is not being written during a copy
+        for start in range(0, len(rows), chunk):
+            yield columns, [tuple(r) for r in rows[start:start + chunk]]
+
+    def load_rows(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows as they are, ids included (copy target); one transaction per call."""
+        if table not in self.table_names():
+            raise StoreError(f"no table {table!r}")
+        names = ", ".join(f'"{c}"' for c in columns)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
+        with self._transaction() as conn:
+            for row in rows:
+                conn.execute(sql, row)
+
+    def after_load(self) -> None:
+        """New ids continue above the copied ones (PostgreSQL's identity sequences)."""
+        if self.postgres:
+            with self._transaction() as conn:
+                for table in _IDENTITY_TABLES:
+                    conn.execute(db.resync_identity_sql(table))
+
+
+def _with_units(row: Any) -> dict[str, Any]:
     out = dict(row)
     out["units"] = tuple(json.loads(out["units"]))
     return out

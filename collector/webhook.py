@@ -162,7 +162,7 @@ class Notifier:
     """Delivers the events table to one URL, in order of id, from the persisted cursor."""
 
     def __init__(self, url: str, secret: str, store: Store, write: WriterCall, *, poll_s: float = POLL_S,
-                 hold_s: float = 0.0) -> None:
+                 hold_s: float = 0.0, leading: Callable[[], bool] = lambda: True) -> None:
         if not secret:
             raise ValueError("a webhook needs a secret to sign with")
         self.url = url
@@ -171,8 +171,10 @@ class Notifier:
         self._write = write
         self._poll_s = poll_s
         self._hold_s = hold_s
+        self._leading = leading  # several collectors on one database: only the leader delivers
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._was_leading = True  # start() has just read the cursor
         self.stats = DeliveryStats()
 
     def wake(self, events: list[Event]) -> None:
@@ -196,6 +198,9 @@ class Notifier:
         async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
             while True:
                 self._wake.clear()  # before reading: a publish from now on is not missed
+                if not await self._lead():
+                    await asyncio.sleep(self._poll_s)
+                    continue
                 try:
                     events = await asyncio.to_thread(self._store.events_after, self.stats.position, BATCH)
                     ready, claimed = await asyncio.to_thread(self._ready, events)
@@ -208,6 +213,8 @@ class Notifier:
                     continue
                 skipped = None
                 for event in ready:
+                    if not self._leading():
+                        break  # the new leader goes on from the saved cursor
                     if event.id in claimed:
                         # Not sent; the cursor passes it with the next event delivered (one write, not 400).
                         self.stats.coalesced += 1
@@ -237,6 +244,18 @@ class Notifier:
                 break
             ready.append(event)
         return ready
+
+    async def _lead(self) -> bool:
+        """Whether to deliver now; on becoming the leader, resume from the cursor another one saved."""
+        leading = self._leading()
+        if leading and not self._was_leading:
+            try:
+                self.stats.position = await self._write(lambda store: store.open_cursor(CURSOR))
+            except Exception:
+                log.exception("webhook: cannot read the cursor")
+                return False
+        self._was_leading = leading
+        return leading
 
     async def _move_cursor(self, event: Event) -> None:
         assert event.id is not None

@@ -30,6 +30,13 @@ from typing import Any, Iterable, Iterator, Sequence
 import httpx
 
 START_TIMEOUT_S = 30.0
+# Set per test by tests/conftest.py's store_backend: a fresh PostgreSQL database; None: a SQLite file.
+STORE_URL: str | None = None
+
+
+def collector_db(tmp_path: Path, name: str = "collector.db") -> Any:
+    """The ``--db`` of this test's collector: the PostgreSQL database when the test runs on one."""
+    return STORE_URL if STORE_URL else tmp_path / name
 
 
 def collector_command() -> list[str]:
@@ -57,7 +64,7 @@ class RunningCollector:
     url: str
     heartbeat_url: str
     tokens: dict[str, str]
-    db: Path
+    db: Path  # or a postgresql:// URL (str) when the test runs on PostgreSQL
     process: subprocess.Popen
     port: int = 0
     log: Path = field(default_factory=Path)
@@ -138,10 +145,12 @@ class RunningCollector:
 
 @contextlib.contextmanager
 def running_collector(
-    tmp_path: Path, rooms: Sequence[str] = ("room-1",), extra_args: Sequence[str] = ()
+    tmp_path: Path, rooms: Sequence[str] = ("room-1",), extra_args: Sequence[str] = (), db: Any = None
 ) -> Iterator[RunningCollector]:
-    """The real ``bridge-collector serve`` on [::1] (free port, no STAMP), rooms enrolled."""
-    db = tmp_path / "collector.db"
+    """The real ``bridge-collector serve`` on [::1] (free port, no STAMP), rooms enrolled.
+
+    ``db``: the database (a SQLite path or a postgresql:// URL); by default the test's store."""
+    db = db or collector_db(tmp_path)
     tokens = {}
     for room_id in rooms:
         done = run_collector("--db", str(db), "room", "add", room_id)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -66,3 +69,60 @@ runtime_dir = "{tmp_path / 'run'}"
 """
     )
     return config
+
+
+# ---- the collector's two stores: every test_collector_* test runs on SQLite and on PostgreSQL ----
+
+# BRIDGE_TEST_STORES=sqlite runs the collector tests on SQLite only (a quicker local run).
+STORES = tuple(os.environ.get("BRIDGE_TEST_STORES", "sqlite,postgresql").split(","))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Collector test modules run once per store, unless marked sqlite_only (the file itself)."""
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if "store_backend" not in metafunc.fixturenames or not module.startswith("test_collector_"):
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    if "module_store" in metafunc.fixturenames:
+        # One collector for the whole module (a module-scoped fixture): one per store.
+        metafunc.parametrize("module_store", STORES, indirect=True, scope="module")
+        return
+    metafunc.parametrize("store_backend", STORES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator["object"]:
+    """One PostgreSQL 15 cluster for the whole run (tests/pg_cluster.py); skips when not installed."""
+    from tests.pg_cluster import PgCluster, missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    base = Path(tempfile.mkdtemp(prefix="bridge-pg-"))
+    cluster = PgCluster.start(base)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """"sqlite" or "postgresql"; on PostgreSQL running_collector gets a fresh database of the cluster."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgresql":
+        from tests import collector_helpers
+
+        cluster = request.getfixturevalue("pg_cluster")
+        monkeypatch.setattr(collector_helpers, "STORE_URL", cluster.new_database())  # type: ignore[attr-defined]
+    return backend
+
+
+@pytest.fixture(scope="module")
+def module_store(request: pytest.FixtureRequest) -> str | None:
+    """For a module-scoped collector: its ``--db`` (a fresh PostgreSQL database), None for SQLite."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("pg_cluster").new_database()
+    return None

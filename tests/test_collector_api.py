@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from collector.sample import heartbeat
-from tests.collector_helpers import RunningCollector, run_collector, running_collector, webhook_args
+from tests.collector_helpers import collector_db, RunningCollector, run_collector, running_collector, webhook_args
 
 
 def send(c: RunningCollector, room: str, body: dict[str, Any]) -> None:
@@ -219,6 +219,7 @@ def test_metrics_prometheus_text(tmp_path: Path) -> None:
             assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
 
 
+@pytest.mark.sqlite_only
 def test_serve_refuses_bad_options(tmp_path: Path) -> None:
     # The shared read token is gone: accounts and API tokens replace it (tests/test_collector_auth.py).
     token_file = tmp_path / "read-token"
@@ -236,6 +237,7 @@ def test_serve_refuses_bad_options(tmp_path: Path) -> None:
     assert done.returncode == 64 and "--offline-factor" in done.stderr
 
 
+@pytest.mark.sqlite_only
 def test_room_commands(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
     added = run_collector("room", "add", "r-1", "--name", "Phòng 1", "--unit", "Đơn vị", "--db", db)
@@ -274,7 +276,7 @@ def test_retention_removes_old_history(tmp_path: Path) -> None:
     from collector.ingest import to_heartbeat
     from collector.store import Store
 
-    store = Store(tmp_path / "collector.db")
+    store = Store(collector_db(tmp_path))
     store.add_room("old-1")
     long_ago = time.time() - 3 * 86400
     for seq in (1, 2):

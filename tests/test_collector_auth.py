@@ -32,7 +32,7 @@ from collector.store import SCHEMA_VERSION, Store
 from collector.web.auth import safe_next
 from collector.web.i18n import LABELS
 from tests.browser import Browser
-from tests.collector_helpers import RunningCollector, collector_command, free_port, run_collector, running_collector
+from tests.collector_helpers import collector_db, RunningCollector, collector_command, free_port, run_collector, running_collector
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
@@ -56,7 +56,7 @@ def fill(c: RunningCollector) -> None:
 
 def enrol(tmp_path: Path) -> dict[str, str]:
     """a-1 and a-2 of Unit A, b-1 of Unit B (units given at enrolment); their room tokens."""
-    db = str(tmp_path / "collector.db")
+    db = str(collector_db(tmp_path))
     tokens = {}
     for room, unit in (("a-1", "Unit A"), ("a-2", "Unit A"), ("b-1", "Unit B")):
         done = run_collector("--db", db, "room", "add", room, "--unit", unit)
@@ -193,7 +193,7 @@ def test_session_cookie_is_secure_under_tls(tmp_path: Path) -> None:
                     "-days", "1", "-subj", "/CN=::1", "-addext", "subjectAltName=IP:::1", "-keyout", str(key),
                     "-out", str(cert)], check=True, capture_output=True)
     port = free_port()
-    c = RunningCollector(url=f"https://[::1]:{port}", heartbeat_url="", tokens={}, db=tmp_path / "collector.db",
+    c = RunningCollector(url=f"https://[::1]:{port}", heartbeat_url="", tokens={}, db=collector_db(tmp_path),
                          process=None, port=port, log=tmp_path / "collector.log",  # type: ignore[arg-type]
                          extra_args=("--tls-cert", str(cert), "--tls-key", str(key)), verify=str(cert))
     c.start()
@@ -251,6 +251,7 @@ def test_failed_logins_are_limited_per_user_and_per_address(tmp_path: Path) -> N
         assert [e["actor"] for e in audit if e["action"] == "login.fail"] == ["victim"] * 5
 
 
+@pytest.mark.sqlite_only
 def test_unknown_names_in_the_audit_trail_stay_anonymous(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=()) as c:
         assert login(c, "Hunter2-Secret-Password", "x").status_code == 401
@@ -264,6 +265,7 @@ def _wal(db: Path) -> bytes:
     return wal.read_bytes() if wal.exists() else b""
 
 
+@pytest.mark.sqlite_only
 def test_passwords_tokens_and_sessions_never_in_clear(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=("room-1",)) as c:
         c.add_user("admin", PASSWORD, "admin")
@@ -311,6 +313,7 @@ def _tty_user_add(db: Path, *answers: str) -> tuple[int, str]:
     return rc, output.decode(errors="replace")
 
 
+@pytest.mark.sqlite_only
 def test_user_token_and_audit_commands(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
 
@@ -374,6 +377,7 @@ def test_user_token_and_audit_commands(tmp_path: Path) -> None:
     assert PASSWORD.encode() not in db.read_bytes() + _wal(db)
 
 
+@pytest.mark.sqlite_only
 def test_a_version_2_database_gets_the_account_tables(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
     Store(db).close()
@@ -390,6 +394,7 @@ def test_a_version_2_database_gets_the_account_tables(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.sqlite_only
 def test_no_accounts_is_said_at_start(tmp_path: Path) -> None:
     port = free_port()
     c = RunningCollector(url=f"http://[::1]:{port}", heartbeat_url="", tokens={}, db=tmp_path / "c.db",
@@ -403,6 +408,7 @@ def test_no_accounts_is_said_at_start(tmp_path: Path) -> None:
         c.stop()
 
 
+@pytest.mark.sqlite_only
 def test_sessions_end_when_idle_and_when_the_password_changes(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=()) as c:
         c.add_user("op", PASSWORD, "operator", units=("UBND quận Hoàn Kiếm",))

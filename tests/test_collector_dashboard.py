@@ -16,7 +16,7 @@ from collector.sample import heartbeat
 from collector.store import Store
 from collector.web.i18n import LABELS
 from tests.browser import Browser
-from tests.collector_helpers import RunningCollector, running_collector
+from tests.collector_helpers import collector_db, RunningCollector, running_collector
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
@@ -86,7 +86,7 @@ def test_labels_exist_in_both_languages() -> None:
 
 
 def test_large_dashboard_is_paged_worst_first(tmp_path: Path) -> None:
-    store = Store(tmp_path / "collector.db")
+    store = Store(collector_db(tmp_path))
     for i in range(1203):
         store.add_room(f"r-{i:04d}", unit=f"Unit {i % 7}")
     store.close()

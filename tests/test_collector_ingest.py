@@ -15,8 +15,9 @@ from tests.collector_helpers import RunningCollector, run_collector, running_col
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    with running_collector(tmp_path_factory.mktemp("ingest"), rooms=("room-1", "room-2", "room-3")) as c:
+def collector(tmp_path_factory: pytest.TempPathFactory, module_store: str | None) -> Iterator[RunningCollector]:
+    with running_collector(tmp_path_factory.mktemp("ingest"), rooms=("room-1", "room-2", "room-3"),
+                           db=module_store) as c:
         yield c
 
 

@@ -51,6 +51,7 @@ def stamp_roundtrip(port: int) -> bytes:
         return s.recv(200)
 
 
+@pytest.mark.sqlite_only
 def test_tls_and_stamp_reflector(tmp_path: Path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl to make a test certificate")
@@ -80,6 +81,7 @@ def test_tls_and_stamp_reflector(tmp_path: Path) -> None:
     assert token not in (tmp_path / "log").read_text()
 
 
+@pytest.mark.sqlite_only
 def test_probe_serve_alone(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
     auth = {"Authorization": "Bearer " + run_collector("--db", str(db), "room", "add", "probe-1").stdout.strip()}

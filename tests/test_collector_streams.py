@@ -23,7 +23,7 @@ from collector.ingest import Validator, to_heartbeat
 from collector.report import compliance
 from collector.sample import heartbeat
 from collector.store import SCHEMA_VERSION, Event, Heartbeat, Store
-from tests.collector_helpers import RunningCollector, free_port, run_collector, running_collector
+from tests.collector_helpers import RunningCollector, collector_db, free_port, run_collector, running_collector
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -127,6 +127,7 @@ def test_agents_without_a_stream_id_keep_working(tmp_path: Path) -> None:
         assert bad.status_code == 422 and "instance" in bad.json()["error"]
 
 
+@pytest.mark.sqlite_only
 def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     db = tmp_path / "collector.db"
     with sqlite3.connect(db) as conn:
@@ -156,6 +157,7 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         c.stop()
 
 
+@pytest.mark.sqlite_only
 def test_a_newer_database_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     db = tmp_path / "collector.db"
     Store(db).close()
@@ -166,8 +168,9 @@ def test_a_newer_database_is_refused_with_a_clear_message(tmp_path: Path) -> Non
     assert "newer than this bridge-collector understands" in done.stderr
 
 
+@pytest.mark.sqlite_only
 def test_every_connection_commits_durably(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = Store(collector_db(tmp_path, "c.db"))
     try:
         # 2 = FULL: the WAL is fsynced at each commit, before the agent is answered.
         assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 2
@@ -217,7 +220,7 @@ def test_collector_downtime_marks_no_room_offline_and_is_left_out_of_the_report(
 
 def test_report_leaves_offline_inside_a_gap_out(tmp_path: Path) -> None:
     """An offline transition written inside the collector's gap (or its grace after it) is not the room's."""
-    store = Store(tmp_path / "c.db")
+    store = Store(collector_db(tmp_path, "c.db"))
     try:
         store.add_room("r1", unit="U")
         store.add_room("r2", unit="U")

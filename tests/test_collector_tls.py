@@ -22,6 +22,7 @@ ROOM = "tls-room"
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make test certificates")
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", [["serve"], ["probe-serve"]])
 @pytest.mark.parametrize("listen", ["[::]:0", "0.0.0.0:0", "[2001:db8::1]:0"])
 def test_plain_http_beyond_loopback_is_refused(tmp_path: Path, command: list[str], listen: str) -> None:
@@ -39,12 +40,14 @@ def test_plain_http_beyond_loopback_is_refused(tmp_path: Path, command: list[str
     (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "/nonexistent.pem"),
     (["--probe-max-transfers", "0"], "--probe-max-transfers"),
 ])
+@pytest.mark.sqlite_only
 def test_contradictory_or_missing_tls_files_are_usage_errors(tmp_path: Path, args: list[str], words: str) -> None:
     done = run_collector("--db", str(tmp_path / "c.db"), "serve", "--listen", "[::1]:0", "--stamp-port", "0", *args)
     assert done.returncode == 64 and words in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.sqlite_only
 def test_insecure_http_is_allowed_and_warned_about(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "log"

@@ -26,7 +26,7 @@ import pytest
 
 from collector.sample import heartbeat
 from collector.store import Store
-from tests.collector_helpers import (WEBHOOK_SECRET, RunningCollector, run_collector, running_collector,
+from tests.collector_helpers import (collector_db, WEBHOOK_SECRET, RunningCollector, run_collector, running_collector,
                                      webhook_args, write_events)
 from tests.daemon_helpers import wait_for
 
@@ -217,8 +217,10 @@ def test_429_and_503_are_retried_in_order_and_show_as_lag(tmp_path: Path, receiv
 def test_first_start_skips_history_and_delivers_events_of_another_process(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    db = tmp_path / "collector.db"
-    Store(db).add_room("old-1")
+    db = collector_db(tmp_path)
+    store = Store(db)
+    store.add_room("old-1")
+    store.close()
     history = write_events(db, "old-1", (1, 2), time.time() - 3600)
     with running_collector(tmp_path, extra_args=webhook_args(tmp_path, receiver.url)) as c:
         assert metrics(c)["bridge_webhook_pending"] == 0  # history is not replayed to a new receiver
@@ -233,7 +235,7 @@ def test_first_start_skips_history_and_delivers_events_of_another_process(
 
 
 def test_retention_keeps_events_not_yet_delivered(tmp_path: Path, receiver: Receiver) -> None:
-    db = tmp_path / "collector.db"
+    db = collector_db(tmp_path)
     store = Store(db)
     store.open_cursor("webhook")  # a webhook that was already delivering (at 0): nothing old is handled
     store.add_room("old-1")
@@ -271,6 +273,7 @@ def test_no_webhook_no_webhook_metrics(tmp_path: Path) -> None:
         assert metrics(c) == {}
 
 
+@pytest.mark.sqlite_only
 def test_bad_webhook_secret_file_is_a_usage_error(tmp_path: Path) -> None:
     good = tmp_path / "good"
     good.write_text(SECRET + "\n")

@@ -13,7 +13,7 @@ import pytest
 from collector.store import Event, Store
 from collector.webhook import (BACKOFF_CAP_S, Outcome, body_bytes, classify, origin, parse_retry_after,
                                retry_delay, sign)
-from tests.collector_helpers import write_events
+from tests.collector_helpers import collector_db, write_events
 
 
 def test_signature_is_hmac_sha256_of_the_body() -> None:
@@ -66,7 +66,7 @@ def test_origin_hides_path_query_and_credentials() -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "collector.db")
+    s = Store(collector_db(tmp_path))
     s.add_room("r-1")
     yield s
     s.close()
@@ -74,7 +74,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def events(store: Store, seqs: range, at: float) -> list[int]:
     """One event per seq for room r-1, written beside ``store`` (the same database)."""
-    return write_events(store.path, "r-1", seqs, at)
+    return write_events(store.location, "r-1", seqs, at)
 
 
 def test_a_new_cursor_starts_at_the_newest_event_and_stays(store: Store) -> None:

@@ -256,6 +256,8 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
 
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
+            if f.metadata.get("internal"):
+                continue  # not a key of its own (central.more_urls: the rest of a central.url list)
             assert f"#{f.name} = " in example.read_text(), f"{section}.{f.name} is not documented in config/agent.toml"
 
 
@@ -289,3 +291,27 @@ def test_allow_insecure_http_is_the_explicit_exception() -> None:
     # Plain probe transfers to a responder on this PC need no exception; TLS is the default.
     assert not parse_config('[probe]\nhost = "::1"\ntls = false\n').probe.tls
     assert parse_config('[mcu]\nhost = "mcu.example.vn"\n').probe.tls
+
+
+@pytest.mark.parametrize(("value", "key", "words"), [
+    ('[]', "central.url", "expected a heartbeat URL or a list of them"),
+    ('["https://a.example.vn/api/v1/heartbeat", 3]', "central.url[2]", "= 3: expected"),
+    ('["https://a.example.vn/x", "ftp://b.example.vn/x"]', "central.url[2]", "an http:// or https:// URL"),
+    ('["https://a.example.vn/x", "https://a.example.vn/x"]', "central.url[2]", "listed twice"),
+    ('["https://a.example.vn/x", "http://b.example.vn/x"]', "central.url", "plain http:// to b.example.vn"),
+])
+def test_central_url_list_problems_name_the_key_and_exit_78(tmp_path: Path, value: str, key: str, words: str) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[room]\nid = "r-1"\n[central]\nurl = {value}\ntoken_file = "{tmp_path / "token"}"\n')
+    (tmp_path / "token").write_text("t0k3n\n")
+    done = run_agent("--config", str(config), "config", "check")
+    assert done.returncode == 78, done.stderr
+    assert key in done.stderr and words in done.stderr, done.stderr
+
+
+def test_central_url_list_is_every_collector_in_order() -> None:
+    config = parse_config('[central]\nurl = ["https://a.example.vn/x", "https://b.example.vn/x"]\n')
+    assert config.central.url == "https://a.example.vn/x"
+    assert config.central.urls == ("https://a.example.vn/x", "https://b.example.vn/x")
+    with pytest.raises(ConfigError, match="central.more_urls: unknown key"):
+        parse_config('[central]\nmore_urls = ["https://b.example.vn/x"]\n')

@@ -237,3 +237,30 @@ def test_set_delivery_cuts_a_long_backoff_short(tmp_path: Path) -> None:
         sink.stop()
     assert spool.depth == 0 and took < 2, took
     assert [r["headers"]["Authorization"] for r in sink.requests] == ["Bearer wrong", "Bearer right"]
+
+
+def test_a_list_of_collectors_fails_over_and_stays_with_the_one_that_answers(tmp_path: Path) -> None:
+    from tests.collector_helpers import free_port
+
+    busy, good = start_sink(503), start_sink(200)
+    dead = f"http://[::1]:{free_port()}/api/v1/heartbeat"  # nobody listens: connection refused
+    try:
+        path = write_config(tmp_path, busy.url)
+        path.write_text(path.read_text().replace(f'url = "{busy.url}"', f'url = ["{dead}", "{busy.url}", "{good.url}"]'))
+        delivery = Delivery(load_config(path, explicit=True))
+        assert delivery.url == dead
+        body = b'{"seq": 1}'
+        assert delivery.send(body).outcome is Outcome.DELIVERED
+        assert delivery.url == good.url and len(busy.requests) == 1 and len(good.requests) == 1
+        assert delivery.send(b'{"seq": 2}').outcome is Outcome.DELIVERED  # straight to the one that answered
+        assert len(busy.requests) == 1 and len(good.requests) == 2
+        good.default = 503
+        answer = delivery.send(b'{"seq": 3}')  # nobody takes it: retried later, the same body
+        assert answer.outcome is Outcome.RETRY and answer.status_code == 503  # the one tried first answered so
+        busy.default = 200
+        assert delivery.send(b'{"seq": 3}').outcome is Outcome.DELIVERED and delivery.url == busy.url
+        assert [r["body"] for r in busy.requests] == [body, b'{"seq": 3}', b'{"seq": 3}']
+        delivery.close()
+    finally:
+        busy.stop()
+        good.stop()

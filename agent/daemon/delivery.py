@@ -15,6 +15,8 @@ status code, the collector's reason and the exception type only.
 
 from __future__ import annotations
 
+import dataclasses
+
 import enum
 import json
 import logging
@@ -162,8 +164,12 @@ class Delivery:
         central = config.central
         if central.url is None:
             raise ValueError("central.url is required for delivery")
-        self.url = central.url
-        self.target = Target.of(config)
+        # Several collectors on one database: the same heartbeat (same agent_instance and seq)
+        # may go to any of them, the database keeps it once. The one that answered last is
+        # tried first; the others only when it does not answer (retry outcomes).
+        self.urls = central.urls
+        self._current = 0
+        self._targets = [dataclasses.replace(Target.of(config), url=safe_url(u)) for u in self.urls]
         self._timeout_s = central.timeout_s
         verify: str | bool = str(central.ca_file) if central.ca_file else True
         cert = (str(central.client_cert), str(central.client_key)) if central.client_cert else None
@@ -180,12 +186,35 @@ class Delivery:
             },
         )
 
+    @property
+    def url(self) -> str:
+        """The collector URL tried first now."""
+        return self.urls[self._current]
+
+    @property
+    def target(self) -> Target:
+        return self._targets[self._current]
+
     def send(self, body: bytes) -> Answer:
+        """POST to the current collector; on a retry outcome, to each other one in turn."""
+        answer = self._send_to(self._current, body)
+        for step in range(1, len(self.urls)):
+            if answer.outcome is not Outcome.RETRY:
+                break
+            index = (self._current + step) % len(self.urls)
+            other = self._send_to(index, body)
+            if other.outcome is not Outcome.RETRY:
+                self._current = index  # stay with the collector that answered
+                return other
+        return answer  # none answered: the diagnosis names the collector tried first
+
+    def _send_to(self, index: int, body: bytes) -> Answer:
+        target = self._targets[index]
         try:
-            response = self._client.post(self.url, content=body)
+            response = self._client.post(self.urls[index], content=body)
         except (httpx.HTTPError, OSError) as err:
-            return classify_error(err, self.target, self._timeout_s)
-        return classify(response.status_code, response.text, response.headers.get("Retry-After"), self.target)
+            return classify_error(err, target, self._timeout_s)
+        return classify(response.status_code, response.text, response.headers.get("Retry-After"), target)
 
     def close(self) -> None:
         self._client.close()

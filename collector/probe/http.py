@@ -15,7 +15,6 @@ larger upload).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from typing import Callable
 
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from collector.db import errors as _db_errors
 from collector.store import Store, hash_token
 
 CHUNK = b"\0" * (256 * 1024)
@@ -36,6 +36,8 @@ DEFAULT_MAX_TRANSFERS = 16
 RETRY_AFTER_S = MAX_RUN_S  # a busy responder is free again after at most one run
 
 StoreOf = Callable[[Request], Store]
+
+DB_ERRORS = _db_errors()  # SQLite's, and psycopg's when installed
 
 
 class Transfers:
@@ -94,7 +96,7 @@ def _refusal(request: Request, store_of: StoreOf, transfers: Transfers) -> Respo
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
         room = store_of(request).room_for_token(hash_token(token.strip())) if scheme.lower() == "bearer" else None
-    except sqlite3.Error:
+    except DB_ERRORS:
         return JSONResponse({"error": "room lookup unavailable, retry later"}, status_code=503,
                             headers={"Retry-After": "10"})
     if room is None:

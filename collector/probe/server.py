@@ -30,7 +30,7 @@ class ProbeServeConfig:
     host: str
     port: int
     stamp_port: int  # 0 disables the STAMP reflector
-    db: Path
+    db: Path | str
     max_transfers: int = DEFAULT_MAX_TRANSFERS
 
 
@@ -42,7 +42,7 @@ def _store(request: Request) -> Store:
     return request.app.state.store
 
 
-def probe_app(db: Path, max_transfers: int = DEFAULT_MAX_TRANSFERS) -> Starlette:
+def probe_app(db: Path | str, max_transfers: int = DEFAULT_MAX_TRANSFERS) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.store = Store(db)

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from collector import incidents, probe
 from collector.ingest import Validator, Writer
 from collector.meetings import Board, refresh_board
+from collector.leader import Leader
 from collector.status import iso
 from collector.store import Store
 from collector.web import api, audit, dashboard, heartbeat, login, meetings_web, metrics, probe_slot
@@ -35,8 +36,21 @@ from collector.webhook import Notifier
 log = logging.getLogger(__name__)
 
 
+HEALTHZ_WRITE_TIMEOUT_S = 5.0
+
+
 async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok\n")
+    """200 only when a write reaches the database: a collector that cannot write must leave the pool.
+
+    ``X-Bridge-Role`` says whether this collector does the once-only work (leader) or not (standby).
+    """
+    rt = runtime(request)
+    try:
+        await asyncio.wait_for(rt.writer.call(lambda store: store.write_probe(time.time())), HEALTHZ_WRITE_TIMEOUT_S)
+    except Exception as err:  # a timeout or any database error: not healthy, whatever the cause
+        return PlainTextResponse(f"database not writable: {type(err).__name__}: {err}\n", status_code=503,
+                                 headers={"Retry-After": "5"})
+    return PlainTextResponse("ok\n", headers={"X-Bridge-Role": "leader" if rt.leader.held else "standby"})
 
 
 PURGE_EVERY_S = 3600
@@ -70,6 +84,9 @@ async def _sweep_forever(rt: Runtime) -> None:
     while True:
         await asyncio.sleep(rt.config.sweep_interval_s)
         now = time.time()
+        if not rt.leader.held:
+            last_sweep = now  # another collector sweeps; a stall is measured from here on
+            continue
         try:
             if now - last_sweep > stall_limit(rt.config.sweep_interval_s):
                 # Heartbeats were not read meanwhile: the rooms get their chance again.
@@ -113,18 +130,22 @@ def create_app(config: ServeConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store(config.db)
         started = time.time()
-        open_gap(store, started, "restart")
+        leader = Leader(str(config.db))
+        await leader.start()
+        if leader.held:  # a standby's restart is no gap: the leader was listening meanwhile
+            open_gap(store, started, "restart")
         if store.count_accounts() == 0:
             log.warning("no accounts yet: nobody can read the dashboard, the API or /metrics;"
                         " create one with `bridge-collector user add NAME --role admin`")
         rt = Runtime(config, store, Validator(), Writer(store, lambda events: rt.publish(events)),
-                     heard_since=started, board=Board(config.rollcall_lead_s, config.rollcall_interval_s))
+                     heard_since=started, board=Board(config.rollcall_lead_s, config.rollcall_interval_s),
+                     leader=leader)
         refresh_board(rt.board, store, config.offline_factor, started)  # type: ignore[arg-type]
         rt.writer.start(asyncio.get_running_loop())
         notifier = None
         if config.webhook:
             notifier = Notifier(config.webhook, config.webhook_secret or "", store, rt.writer.call,
-                                hold_s=incidents.hold_s(config.incidents))
+                               hold_s=incidents.hold_s(config.incidents), leading=lambda: leader.held)
             rt.counters.webhook = notifier.stats
             rt.listeners.append(notifier.wake)
             await notifier.start()
@@ -139,6 +160,7 @@ def create_app(config: ServeConfig) -> Starlette:
             if notifier:
                 await notifier.stop()
             rt.writer.stop()
+            await leader.stop()
             store.close()
 
     routes: list[Any] = [

@@ -14,7 +14,6 @@ room's roll-call requests answered.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from typing import Any
 
@@ -23,11 +22,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collector.db import errors as _db_errors
 from collector.ingest import MAX_BODY, Rejection, decode, to_heartbeat, validate
 from collector.store import DUPLICATE, STORED, hash_token
 from collector.web.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
+
+DB_ERRORS = _db_errors()  # SQLite's, and psycopg's when installed
 
 
 def _is_json(content_type: str) -> bool:
@@ -66,7 +68,7 @@ async def receive(request: Request) -> Response:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
         room_id = rt.store.room_for_token(hash_token(token.strip())) if scheme.lower() == "bearer" else None
-    except sqlite3.Error as err:
+    except DB_ERRORS as err:
         return _unavailable(f"token lookup failed: {err}")
     if room_id is None:
         return refuse(Rejection(401, "unauthorized", "unknown or revoked token (Authorization: Bearer TOKEN)"),

@@ -16,6 +16,7 @@ from collector.incidents import DEFAULT_MIN_ROOMS, DEFAULT_WINDOW_S, Settings
 from collector.ingest import Validator, Writer
 from collector.meetings import DEFAULT_INTERVAL_S, DEFAULT_LEAD_MIN, Board
 from collector.probe.http import DEFAULT_MAX_TRANSFERS
+from collector.leader import Leader
 from collector.ratelimit import FailureLimiter
 from collector.status import DEFAULT_OFFLINE_FACTOR
 from collector.store import Event, Store
@@ -24,7 +25,7 @@ from collector.webhook import DeliveryStats
 
 @dataclass(frozen=True)
 class ServeConfig:
-    db: Path
+    db: Path | str  # a SQLite file or a PostgreSQL URL (collector.db)
     lang: str = "vi"
     webhook: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
@@ -77,6 +78,8 @@ class Runtime:
     login_failures: FailureLimiter = field(default_factory=FailureLimiter)
     # The meetings near now (collector.meetings); made from the config in create_app.
     board: Board | None = None
+    # Whether this collector does the once-only work (collector.leader); SQLite: always.
+    leader: Leader = field(default_factory=lambda: Leader(""))
 
     def publish(self, events: list[Event]) -> None:
         for listener in self.listeners:
