@@ -307,8 +307,10 @@ def keep_snapshots(board: Board, store: Any, now: float, factor: float, heard_si
     return n
 
 
-def refresh_board(board: Board, store: Any, factor: float, heard_since: float) -> None:
-    """The sweeper's step: the current meetings, then the snapshots they are due."""
+def refresh_board(board: Board, store: Any, factor: float, heard_since: float, leading: bool = True) -> None:
+    """The sweeper's step: the current meetings (every collector answers heartbeats from them),
+    then, on the collector doing the once-only work, the snapshots they are due."""
     now = time.time()
     board.refresh(store, now)
-    keep_snapshots(board, store, now, factor, heard_since)
+    if leading:
+        keep_snapshots(board, store, now, factor, heard_since)

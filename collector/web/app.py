@@ -86,6 +86,12 @@ async def _sweep_forever(rt: Runtime) -> None:
         now = time.time()
         if not rt.leader.held:
             last_sweep = now  # another collector sweeps; a stall is measured from here on
+            if rt.board is not None:  # this one still answers heartbeats with the meetings' requests
+                try:
+                    await run_in_threadpool(refresh_board, rt.board, rt.store, rt.config.offline_factor,
+                                            rt.heard_since, False)
+                except Exception:
+                    log.exception("meetings: cannot read the current meetings; retrying")
             continue
         try:
             if now - last_sweep > stall_limit(rt.config.sweep_interval_s):
