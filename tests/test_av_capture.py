@@ -109,9 +109,14 @@ def test_camera_that_sends_nothing_is_no_frames_within_the_timeout(tmp_path: Pat
 
 
 def alsa_pcm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: str) -> list[str]:
-    """An ALSA PCM ``roommic`` that captures ``recording`` (repeated to 3 s) through the file plugin."""
+    """An ALSA PCM ``roommic`` that captures ``recording`` (repeated to 30 s) through the file plugin.
+
+    The null slave delivers frames faster than real time and the file plugin fills whatever
+    the infile no longer covers with stale buffer contents, so the infile must outlast any
+    capture by far: 30 s for a 1.5 s capture.
+    """
     raw = tmp_path / "in.s16"
-    raw.write_bytes((AV / recording).read_bytes() * 12)
+    raw.write_bytes((AV / recording).read_bytes() * 120)
     conf = tmp_path / "asound.conf"
     conf.write_text('pcm.roommic {\n type file\n slave.pcm "null"\n file "/dev/null"\n'
                     f' infile "{raw}"\n format "raw"\n}}\n')
