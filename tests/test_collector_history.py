@@ -9,7 +9,7 @@ from pathlib import Path
 from collector.ingest import to_heartbeat
 from collector.sample import heartbeat
 from collector.store import Store
-from tests.collector_helpers import running_collector
+from tests.collector_helpers import collector_db, running_collector
 
 
 def _store_with(path: Path, room: str, figures: list[tuple[float, float | None]]) -> None:
@@ -46,7 +46,7 @@ def test_rollup_hand_computed(tmp_path: Path) -> None:
 def test_series_api(tmp_path: Path) -> None:
     now = time.time()
     base = (now - 7200) // 3600 * 3600
-    _store_with(tmp_path / "collector.db", "old-1", [(base + 10, 10.0), (base + 70, 30.0), (base + 310, 50.0)])
+    _store_with(collector_db(tmp_path), "old-1", [(base + 10, 10.0), (base + 70, 30.0), (base + 310, 50.0)])
     with running_collector(tmp_path) as c:
         raw = c.get("/api/v1/rooms/old-1/series", params={"metric": "rtt_avg_ms", "from": base, "to": base + 3600,
                                                            "step": 60}).json()

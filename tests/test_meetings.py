@@ -125,14 +125,15 @@ def test_answer_parsing_keeps_to_the_vocabulary() -> None:
 def test_a_database_of_the_version_before_gets_the_meeting_tables(tmp_path: Path) -> None:
     import sqlite3
 
-    from collector.store import SCHEMA_VERSION, Store
+    from collector.store import _MEETINGS_SCHEMA, _MIGRATIONS, SCHEMA_VERSION, Store
 
     db = tmp_path / "c.db"
     Store(db).close()
+    before = _MIGRATIONS.index(_MEETINGS_SCHEMA) + 1  # step i takes version i+1 to i+2
     with sqlite3.connect(db) as conn:  # back to what the version before the meetings had
         for table in ("meetings", "meeting_participants", "meeting_requests", "meeting_snapshots"):
             conn.execute(f"DROP TABLE {table}")
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+        conn.execute(f"PRAGMA user_version={before}")
     done = run_collector("--db", str(db), "meeting", "add", "--title", "T", "--start", "2099-01-01T08:00",
                          "--duration", "60", "--all")
     assert done.returncode == 0, done.stderr

@@ -92,11 +92,14 @@ def test_leases_expire_and_free_their_slot(tmp_path: Path) -> None:
 
 
 def test_the_previous_schema_gains_the_lease_table(tmp_path: Path) -> None:
-    # The lease table is the last migration step: a database one version older lacks only it.
+    # A database of the version before the lease table's step lacks it; the upgrade adds it.
+    from collector.store import _MIGRATIONS, _PROBE_SCHEMA
+
     db = tmp_path / "c.db"
     Store(db).close()
+    before = _MIGRATIONS.index(_PROBE_SCHEMA) + 1  # step i takes version i+1 to i+2
     conn = sqlite3.connect(db)
-    conn.executescript(f"DROP TABLE probe_leases; PRAGMA user_version={SCHEMA_VERSION - 1};")
+    conn.executescript(f"DROP TABLE probe_leases; PRAGMA user_version={before};")
     conn.close()
     store = Store(db)
     try:
