@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from collector.ingest import Validator, decode, to_heartbeat  # noqa: E402
-from collector.sample import heartbeat  # noqa: E402
+from tests.sample import heartbeat  # noqa: E402
 from collector.store import Heartbeat, Store  # noqa: E402
 from tests.collector_helpers import RunningCollector, free_port  # noqa: E402
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from collector.ingest import to_heartbeat  # noqa: E402
 from collector.report import compliance  # noqa: E402
-from collector.sample import heartbeat  # noqa: E402
+from tests.sample import heartbeat  # noqa: E402
 from collector.store import Store  # noqa: E402
 from collector.views import room_views  # noqa: E402
 from collector.web import metrics  # noqa: E402

@@ -182,7 +182,7 @@ def write_events(db: Path, room_id: str, seqs: Iterable[int], at: float) -> list
     import json
 
     from collector.ingest import to_heartbeat
-    from collector.sample import heartbeat
+    from tests.sample import heartbeat
     from collector.store import Store
 
     store = Store(db)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from tests.collector_helpers import collector_db, RunningCollector, run_collector, running_collector, webhook_args
 
 

@@ -27,7 +27,7 @@ import pytest
 
 from collector.accounts import hash_password, verify_password
 from collector.ratelimit import FailureLimiter
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import SCHEMA_VERSION, Store
 from collector.web.auth import safe_next
 from collector.web.i18n import LABELS

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import Store
 from collector.web.i18n import LABELS
 from tests.browser import Browser
@@ -55,7 +55,7 @@ def test_dashboard_renders_rooms_and_statuses_in_chromium(tmp_path: Path) -> Non
 
         room = browser.open(f"{c.url}/rooms/bd-fail?lang=en")
         browser.screenshot(BUILD / "dashboard-room.png")
-        assert "Failing" in room and "Logitech MeetUp" in room and "rtt_ms" in room
+        assert "Failing" in room and "Logitech MeetUp" in room and "rtt_avg_ms" in room
         assert re.search(r'<table id="events">.*Failing', room, re.S)
 
         report = browser.open(f"{c.url}/report?days=7")

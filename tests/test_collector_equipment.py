@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.web.i18n import LABELS
 from tests.collector_helpers import running_collector
 

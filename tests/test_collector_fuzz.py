@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 
 from collector.ingest import SCHEMA_PATH, compile_fast
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from tests.collector_helpers import running_collector
 
 SEED = 20261125

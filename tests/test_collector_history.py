@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from collector.ingest import to_heartbeat
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import Store
 from tests.collector_helpers import collector_db, running_collector
 

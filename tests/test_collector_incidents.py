@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.web.i18n import LABELS
 from tests.browser import Browser
 from tests.collector_helpers import RunningCollector, running_collector, webhook_args

@@ -10,7 +10,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from tests.collector_helpers import RunningCollector, run_collector, running_collector
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from collector import quality
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from tests.collector_helpers import running_collector
 
 PROMTOOL = shutil.which("promtool")

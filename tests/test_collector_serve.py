@@ -15,7 +15,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from tests.collector_helpers import collector_command, free_port, run_collector
 
 

@@ -8,7 +8,7 @@ import httpx
 
 from agent.result import CheckResult, Status
 from collector.ingest import Validator
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.status import judged_status, stale_checks
 from tests.collector_helpers import running_collector
 

@@ -21,7 +21,7 @@ import pytest
 
 from collector.ingest import Validator, to_heartbeat
 from collector.report import compliance
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import SCHEMA_VERSION, Event, Heartbeat, Store
 from tests.collector_helpers import RunningCollector, collector_db, free_port, run_collector, running_collector
 

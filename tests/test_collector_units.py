@@ -9,7 +9,7 @@ import pytest
 
 from collector.ingest import SCHEMA_PATH, Rejection, Validator, compile_fast, parse_heartbeat
 from collector.logs import redact
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.status import duration_text, effective_status, failing_checks
 
 FAST_SCHEMA = json.loads(SCHEMA_PATH.read_text())

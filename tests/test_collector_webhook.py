@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 import httpx
 import pytest
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import Store
 from tests.collector_helpers import (collector_db, WEBHOOK_SECRET, RunningCollector, run_collector, running_collector,
                                      webhook_args, write_events)

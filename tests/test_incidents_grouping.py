@@ -9,7 +9,7 @@ import pytest
 
 from collector.incidents import CITY, OFFLINE, UNIT, OpenIncident, Problem, Settings, plan, state_problems, sweep
 from collector.ingest import to_heartbeat
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import Store
 
 NOW = 1_800_000_000.0

@@ -395,7 +395,7 @@ def test_dashboard_forms_for_operators_with_the_session_and_origin_check(tmp_pat
 def test_states_at_t15_and_at_the_start_are_kept_and_exported(tmp_path: Path) -> None:
     import sqlite3
 
-    from collector.sample import heartbeat
+    from tests.sample import heartbeat
 
     with running_collector(tmp_path, rooms=("room-1", "room-2"),
                            extra_args=("--sweep-interval", "0.5", "--rollcall-interval", "1")) as c:

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import SCHEMA_VERSION, Store
 from tests.collector_helpers import RunningCollector, free_port, run_collector, running_collector, webhook_args, \
     write_events

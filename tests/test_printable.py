@@ -21,7 +21,7 @@ from agent.checks.mcu_sip import assess_sip
 from agent.net.sip import parse_sip_uri, sip_options
 from agent.output import format_result, printable
 from collector import logs as collector_logs
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from tests.collector_helpers import run_collector, running_collector
 from tests.daemon_helpers import Agent, _V6Server, wait_for, write_config
 

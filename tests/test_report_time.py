@@ -12,7 +12,7 @@ import pytest
 
 from collector.ingest import to_heartbeat
 from collector.report import compliance, report_json, report_rooms_csv, timeline
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import Store
 from tests.collector_helpers import run_collector, running_collector
 
