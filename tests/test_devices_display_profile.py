@@ -126,3 +126,22 @@ def test_profile_show_pairs_the_declared_display(tmp_path: Path) -> None:
     assert doc["status"] == "fail"
     assert [(d["role"], d["state"], d["connector"]) for d in doc["declared"]] == [("display", "present", "HDMI-A-*")]
     _validate("equipment", {k: doc[k] for k in ("declared", "undeclared")})
+
+
+def test_heartbeat_with_a_declared_display_is_schema_valid(tmp_path: Path) -> None:
+    from agent.checks.av_display import check_display_connected
+    from agent.checks.base import CheckContext
+    from agent.daemon import heartbeat
+    from agent.devices.equipment import equipment_json
+
+    config = parse_config('[room]\nid = "r-1"\n' + SYNCMASTER)
+    paths = Paths.under(AV / "drm-connected")
+    inv = scan(paths)
+    result = check_display_connected(CheckContext(config=config, paths=paths))
+    doc = heartbeat.build(config, 1, [result], inv.to_json(), {}, {"hostname": "h"}, heartbeat.SpoolFigures(0, 0),
+                          agent_instance="0" * 32, equipment=equipment_json(config, inv))
+    errors = [e.message for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc)]
+    assert not errors, errors
+    assert doc["devices"]["displays"][0]["connector"] == "HDMI-A-1"
+    assert doc["equipment"]["declared"][0]["role"] == "display"
+    assert doc["checks"][0]["code"] == "display.connected"
