@@ -262,11 +262,15 @@ def _check_usb_id(value: str) -> str | None:
 class EquipmentEntry:
     """One ``[[equipment]]`` entry: a device the room must have, matched by USB id or by patterns."""
 
-    role: Literal["camera", "microphone", "speaker"] | None = _spec(None)
+    role: Literal["camera", "microphone", "speaker", "display"] | None = _spec(None)
     usb: str | None = _spec(None, check=_check_usb_id)
-    serial: str | None = _spec(None, "the device's USB serial number", _at_most_chars(EQUIPMENT_SERIAL_MAX))
+    serial: str | None = _spec(None, "the device's USB serial number, or a display's EDID serial",
+                               _at_most_chars(EQUIPMENT_SERIAL_MAX))
     bus: str | None = _spec(None, 'a pattern such as "usb" or "pci"', _at_most_chars(EQUIPMENT_TEXT_MAX))
     name: str | None = _spec(None, 'a name pattern such as "Jabra SPEAK 510*"', _at_most_chars(EQUIPMENT_TEXT_MAX))
+    # Displays only: the DRM connector pattern the monitor must be on, e.g. "HDMI-A-*".
+    connector: str | None = _spec(None, 'a display\'s DRM connector pattern such as "HDMI-A-1"',
+                                  _at_most_chars(EQUIPMENT_TEXT_MAX))
     model: str | None = _spec(None, "the model's name, for messages", _at_most_chars(EQUIPMENT_TEXT_MAX))
     label: str = _spec("", 'where it is, e.g. "speakerphone on the table"', _at_most_chars(EQUIPMENT_TEXT_MAX))
 
@@ -274,7 +278,16 @@ class EquipmentEntry:
         """(key, message) for what the fields cannot say alone: a role and exactly one kind of match."""
         problems = []
         if self.role is None:
-            problems.append(("role", 'is required: "camera", "microphone" or "speaker"'))
+            problems.append(("role", 'is required: "camera", "microphone", "speaker" or "display"'))
+        if self.role == "display":
+            # A monitor has no USB id: its EDID name and serial and the connector identify it.
+            if self.usb is not None:
+                problems.append(("usb", "a display is matched by name, serial or connector, not by usb"))
+            if self.name is None and self.serial is None and self.connector is None:
+                problems.append(("name", "a match is required: name, serial or connector"))
+            return problems
+        if self.connector is not None:
+            problems.append(("connector", 'goes with role = "display"'))
         if self.usb is None and self.bus is None and self.name is None:
             problems.append(("usb", 'a match is required: usb = "vendor:product", or bus / name patterns'))
         if self.usb is not None and (self.bus is not None or self.name is not None):

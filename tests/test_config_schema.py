@@ -183,11 +183,15 @@ def test_config_enforces_each_bound_of_a_declared_entry(name: str) -> None:
     if "maxLength" in node:
         limit = node["maxLength"]
         base = dict(BASE_ENTRY) if name not in ("bus", "name") else {"role": "camera"}  # patterns: no usb
+        if name == "connector":
+            base = {"role": "display"}  # a display's connector is its match; displays have no usb
         assert _equipment_accepted([{**base, name: "é" * limit}]), f"{name} at maxLength {limit} refused"
         assert not _equipment_accepted([{**base, name: "é" * (limit + 1)}]), f"{name} over maxLength taken"
     if "enum" in node:
         for value in node["enum"]:
-            assert _equipment_accepted([{**BASE_ENTRY, name: value}])
+            # A display is matched by name, serial or connector: never by usb.
+            entry = {"role": "display", "name": "Samsung*"} if value == "display" else {**BASE_ENTRY, name: value}
+            assert _equipment_accepted([entry])
         assert not _equipment_accepted([{**BASE_ENTRY, name: "projector"}])
     if "pattern" in node:
         for value in ("046d:082d", "046D:082D", "046d082d", "46d:82d", "046d:082d\n", "x46d:082d", "0b0e:0422 "):

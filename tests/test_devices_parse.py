@@ -169,7 +169,7 @@ def test_diff_reports_added_removed_changed_and_ignores_in_use() -> None:
 def test_inventory_json_and_meeting_detection() -> None:
     inv = Inventory(microphones=[_dev("microphone", "m", card=1, device=0)], speakers=[_dev("speaker", "s", in_use=True)])
     doc = inv.to_json()
-    assert set(doc) == {"cameras", "microphones", "speakers"}
+    assert set(doc) == {"cameras", "microphones", "speakers", "displays"}
     assert doc["microphones"][0]["card"] == 1 and "card" not in doc["speakers"][0] and "kind" not in doc["speakers"][0]
     assert inv.any_in_use() is False  # a speaker playing is no meeting
     inv.microphones[0].in_use = True

@@ -2,20 +2,26 @@
 
 Reads the DRM connectors (``status``, ``enabled``, the EDID's monitor name
 and serial) and the HDMI/DP audio ELDs; opens no device. Fails when fewer
-displays are connected than ``policy.min_displays``.
+displays are connected than ``policy.min_displays``. With a room profile that
+declares displays (``role = "display"``), a declared display that is not
+connected fails the check like a declared camera that is gone, and a connected
+display the profile does not name is a warning (drift: another monitor).
 """
 
 from __future__ import annotations
 
 from agent.av.display import Connector, Eld, read_connectors, read_elds
 from agent.checks.base import CheckContext
+from agent.checks.devices import equipment
+from agent.devices.equipment import EquipmentReport
 from agent.result import CheckResult, Status
 
 NAME = "display.connected"
 
 
-def assess_displays(connectors: list[Connector] | None, elds: list[Eld], minimum: int) -> CheckResult:
-    """Pure: the verdict from the connectors (None: no DRM at all) and the ELDs."""
+def assess_displays(connectors: list[Connector] | None, elds: list[Eld], minimum: int,
+                    report: EquipmentReport | None = None) -> CheckResult:
+    """Pure: the verdict from the connectors (None: no DRM at all), the ELDs and the room profile."""
     connected = [c for c in connectors or [] if c.connected]
     names = {c.edid.name.casefold() for c in connected if c.edid and c.edid.name}
     # A monitor the sound card sees that no DRM connector shows (a driver without DRM
@@ -32,6 +38,14 @@ def assess_displays(connectors: list[Connector] | None, elds: list[Eld], minimum
     if connectors is None:
         details["drm"] = "absent"
     listing = ", ".join(texts)
+    pairings, undeclared = report.of_kind("display") if report is not None else ([], [])
+    if pairings:
+        details["equipment"] = {"declared": [p.to_json() for p in pairings],
+                                "undeclared": [d.id for d in undeclared]}
+    missing = [p.missing_text() for p in pairings if p.device is None]
+    drift = [f"undeclared display: {d.name} on {d.connector}, not in the room profile" for d in undeclared]
+    if missing or (drift and count >= minimum):
+        return _against_profile(missing, drift, count, minimum, listing, details)
     if count >= minimum:
         summary = listing if texts else "no display (none required)"
         return CheckResult(NAME, Status.OK, summary, observed=count, threshold=minimum, unit="count",
@@ -48,6 +62,22 @@ def assess_displays(connectors: list[Connector] | None, elds: list[Eld], minimum
                        details=details, code=code, params={"count": count, "minimum": minimum, "displays": listing})
 
 
+def _against_profile(missing: list[str], drift: list[str], count: int, minimum: int, listing: str,
+                     details: dict[str, object]) -> CheckResult:
+    """A declared display gone (fail, whatever else is connected) or another one connected (warn)."""
+    parts = [*missing]
+    if count < minimum:
+        parts.append(f"missing display: {count} of {minimum} required")
+    parts.append(listing or "no display connected")
+    parts += drift
+    status = Status.FAIL if missing or count < minimum else Status.WARN
+    code = "display.declared_missing" if missing else "display.undeclared"
+    return CheckResult(NAME, status, "; ".join(parts), observed=count, threshold=minimum, unit="count",
+                       details=details, code=code,
+                       params={"count": count, "minimum": minimum, "displays": listing,
+                               "missing": "; ".join(missing), "undeclared": "; ".join(drift)})
+
+
 def check_display_connected(ctx: CheckContext) -> CheckResult:
     return assess_displays(read_connectors(ctx.paths.sys), read_elds(ctx.paths.proc),
-                           ctx.config.policy.min_displays)
+                           ctx.config.policy.min_displays, equipment(ctx))

@@ -67,7 +67,7 @@ def save(args: argparse.Namespace) -> int:
     inv = inventory(ctx)
     entries = profile_from(inv, counting(ctx))
     if not entries:
-        print("bridge-agent: no camera, microphone or speaker that counts for the room is attached;"
+        print("bridge-agent: no camera, microphone, speaker or display that counts for the room is attached;"
               " nothing saved", file=sys.stderr)
         return Status.FAIL.exit_code
     header = (f"Room profile of {room_line(main_only)}: what the room must have.\n"
@@ -110,7 +110,11 @@ def show(args: argparse.Namespace) -> int:
     ctx = context_from(args, config)
     inv = inventory(ctx)
     report = equipment(ctx)
-    results = run_checks(select("devices"), ctx)
+    checks = select("devices")
+    if any(entry.role == "display" for entry in config.equipment):
+        # Displays are judged by display.connected (the only non-disturbing check of the av area).
+        checks += select("av", av=False)
+    results = run_checks(checks, ctx)
     status = overall_status(results)
     if args.json:
         print_json(show_json(config.equipment_path, report, status))

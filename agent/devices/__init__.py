@@ -1,4 +1,4 @@
-"""Cameras, microphones and speakers: what is plugged in, who made it, whether a meeting uses it.
+"""Cameras, microphones, speakers and displays: what is plugged in, who made it, whether a meeting uses it.
 
 ``scan()`` takes one inventory; ``DeviceWatcher`` calls back on hot-plug
 changes. Enumeration goes through udev (pyudev) and falls back to sysfs when
@@ -6,6 +6,7 @@ udev is not available. No device node is ever opened. Whether a camera is in
 use comes from its USB streaming interface in sysfs (``uvc``), else from open
 handles in ``/proc`` (``proc``); ``Inventory.busy()`` is True, False or None
 (unknown: possibly a meeting) and ``in_use_reason()`` says which signal decided.
+Displays are the connected DRM connectors (``agent.devices.drm``), named by their EDID.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.av.display import read_connectors
 from agent.devices.classify import RawNode, build_device, classify, parse_asound_status, pcm_numbers
+from agent.devices.drm import display_devices
 from agent.devices.model import KINDS, Device, DeviceEvent, Inventory, diff
 from agent.devices.proc import alsa_in_use, asound_cards, node_key, open_nodes, pcm_name
 from agent.devices.uvc import streaming, usb_interfaces
@@ -105,7 +108,7 @@ def _fill_in_use(devices: list[Device], usb_paths: dict[str, str], paths: Paths)
 
 
 def scan(paths: Paths = Paths(), context: "pyudev.Context | None" = None) -> Inventory:
-    """One inventory of the room's cameras, microphones and speakers."""
+    """One inventory of the room's cameras, microphones, speakers and connected displays."""
     warnings: list[str] = []
     raws = _udev_nodes(paths, context, warnings)
     source = "udev"
@@ -134,6 +137,7 @@ def scan(paths: Paths = Paths(), context: "pyudev.Context | None" = None) -> Inv
         if device.kind == "camera" and (usb_path := usb_device_path(raw)):
             usb_paths[device.id] = usb_path
     _fill_in_use(devices, usb_paths, paths)
+    devices += display_devices(read_connectors(paths.sys))
     inventory = Inventory(source=source, warnings=warnings)
     for device in devices:
         inventory.of_kind(device.kind).append(device)

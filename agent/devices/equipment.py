@@ -18,7 +18,8 @@ from agent.config import EQUIPMENT_TEXT_MAX, AgentConfig, EquipmentEntry
 from agent.devices.model import KINDS, Device, Inventory
 
 ONBOARD_BUSES = ("pci", "platform")
-# The heartbeat's bound on undeclared devices (three kinds of at most 64 each).
+# The heartbeat's bound on undeclared devices (three kinds of at most 64 each; a room with
+# that many has bigger problems than its displays, so the bound stays for older collectors).
 UNDECLARED_MAX = 192
 
 
@@ -57,7 +58,9 @@ def matches(entry: EquipmentEntry, device: Device) -> bool:
     if entry.usb is not None:
         return usb_id(device) == entry.usb and (entry.serial is None or entry.serial == device.serial)
     return ((entry.bus is None or _like(device.bus, entry.bus))
-            and (entry.name is None or _like(device.name, entry.name)))
+            and (entry.name is None or _like(device.name, entry.name))
+            and (entry.serial is None or entry.serial == device.serial)
+            and (entry.connector is None or _like(device.connector or "", entry.connector)))
 
 
 def describe(entry: EquipmentEntry) -> str:
@@ -65,7 +68,9 @@ def describe(entry: EquipmentEntry) -> str:
     if entry.usb is not None:
         ids = entry.usb + (f", serial {entry.serial}" if entry.serial else "")
         return f"{entry.model} ({ids})" if entry.model else ids
-    pattern = " ".join(p for p in (entry.bus, f"'{entry.name}'" if entry.name else None) if p)
+    pattern = " ".join(p for p in (entry.bus, f"'{entry.name}'" if entry.name else None,
+                                   f"serial {entry.serial}" if entry.serial else None,
+                                   f"on {entry.connector}" if entry.connector else None) if p)
     return f"{entry.model} ({pattern})" if entry.model else pattern
 
 
@@ -78,7 +83,7 @@ class Pairing:
         doc: dict[str, Any] = {k: v for k, v in (
             ("role", self.entry.role), ("label", self.entry.label), ("usb", self.entry.usb),
             ("serial", self.entry.serial), ("bus", self.entry.bus), ("name", self.entry.name),
-            ("model", self.entry.model)) if v not in (None, "")}
+            ("connector", self.entry.connector), ("model", self.entry.model)) if v not in (None, "")}
         doc["state"] = "present" if self.device else "missing"
         doc["device_id"] = self.device.id if self.device else None
         doc["device_name"] = self.device.name if self.device else None
@@ -137,6 +142,10 @@ def entry_for(device: Device) -> EquipmentEntry:
     No serial: a like-for-like replacement of a broken device keeps the room ok.
     """
     model = (device.model or device.name)[:EQUIPMENT_TEXT_MAX]
+    if device.kind == "display":
+        # By the EDID's name alone: another unit of the same monitor, on any port, keeps the room ok.
+        return EquipmentEntry(role="display", name=_glob_escape(device.name)[:EQUIPMENT_TEXT_MAX],
+                              model=device.name[:EQUIPMENT_TEXT_MAX])
     if (ids := usb_id(device)) is not None:
         return EquipmentEntry(role=device.kind, usb=ids, model=model)
     return EquipmentEntry(role=device.kind, bus=device.bus, name=_glob_escape(device.name)[:EQUIPMENT_TEXT_MAX],
@@ -144,7 +153,7 @@ def entry_for(device: Device) -> EquipmentEntry:
 
 
 def profile_from(inventory: Inventory, counting: Counting) -> tuple[EquipmentEntry, ...]:
-    """The devices attached now that count for the room, as entries (cameras, microphones, speakers)."""
+    """The devices attached now that count for the room, as entries (cameras, microphones, speakers, displays)."""
     return tuple(entry_for(d) for kind in KINDS for d in inventory.of_kind(kind) if counting.counts(d))
 
 
@@ -157,7 +166,7 @@ def render(entries: tuple[EquipmentEntry, ...], header: str) -> str:
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     for entry in entries:
         lines += ["", "[[equipment]]", f"role = {_toml_string(entry.role or '')}"]
-        for key in ("usb", "serial", "bus", "name", "model"):
+        for key in ("usb", "serial", "bus", "name", "connector", "model"):
             value = getattr(entry, key)
             if value is not None:
                 lines.append(f"{key} = {_toml_string(value)}")

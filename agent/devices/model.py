@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-KINDS = ("camera", "microphone", "speaker")
-PLURAL = {"camera": "cameras", "microphone": "microphones", "speaker": "speakers"}
+KINDS = ("camera", "microphone", "speaker", "display")
+PLURAL = {"camera": "cameras", "microphone": "microphones", "speaker": "speakers", "display": "displays"}
 
 
 @dataclass
 class Device:
-    """One camera, microphone or speaker as a technician and the control centre see it."""
+    """One camera, microphone, speaker or display as a technician and the control centre see it."""
 
-    kind: str  # "camera" | "microphone" | "speaker"
+    kind: str  # "camera" | "microphone" | "speaker" | "display"
     id: str  # stable across re-plugging: vendor:product+serial, else the port path
     name: str
-    node: str  # /dev/video0, /dev/snd/pcmC1D0c
-    bus: str  # "usb" | "pci" | "platform" | "virtual"
+    node: str  # /dev/video0, /dev/snd/pcmC1D0c; a display: its DRM connector, card0-HDMI-A-1
+    bus: str  # "usb" | "pci" | "platform" | "virtual" | "drm"
     vendor_id: str | None = None  # 4 lowercase hex digits
     product_id: str | None = None
     vendor: str | None = None
@@ -34,11 +34,14 @@ class Device:
     # What decided ``in_use``: "usb-streaming" (sysfs alternate setting), "open-handle"
     # (/proc/<pid>/fd), "alsa" (/proc/asound); None when nothing could tell.
     in_use_signal: str | None = None
+    connector: str | None = None  # DRM only: "HDMI-A-1"
 
     def to_json(self) -> dict[str, Any]:
         doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "kind"}
         if self.card is None:
             del doc["card"], doc["device"]
+        if self.connector is None:
+            del doc["connector"]
         return doc
 
     def identity(self) -> tuple[Any, ...]:
@@ -63,6 +66,8 @@ class Inventory:
     cameras: list[Device] = field(default_factory=list)
     microphones: list[Device] = field(default_factory=list)
     speakers: list[Device] = field(default_factory=list)
+    # Connected monitors (DRM connectors with status "connected"); never in use, never opened.
+    displays: list[Device] = field(default_factory=list)
     source: str = "udev"  # "udev" or "sysfs" (udev not available, e.g. in a container)
     warnings: list[str] = field(default_factory=list)
 
@@ -70,7 +75,7 @@ class Inventory:
         return getattr(self, PLURAL[kind])
 
     def all(self) -> list[Device]:
-        return [*self.cameras, *self.microphones, *self.speakers]
+        return [*self.cameras, *self.microphones, *self.speakers, *self.displays]
 
     def to_json(self) -> dict[str, Any]:
         return {plural: [d.to_json() for d in self.of_kind(kind)] for kind, plural in PLURAL.items()}

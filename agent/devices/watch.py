@@ -61,6 +61,7 @@ class DeviceWatcher:
                 monitor = pyudev.Monitor.from_netlink(self.context)
                 monitor.filter_by("video4linux")
                 monitor.filter_by("sound")
+                monitor.filter_by("drm")  # a monitor plugged or unplugged: a "change" of the card
                 monitor.start()  # before the first scan, so nothing plugged meanwhile is lost
                 self._monitor = monitor
             except Exception as exc:  # no libudev or no netlink: poll instead
