@@ -155,3 +155,11 @@ def test_the_responder_unit_lets_the_reflector_read_the_clock() -> None:
                            sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) != UNKNOWN_ERROR_ESTIMATE
+
+
+def test_the_reflector_listens_on_every_address_as_the_package_runs_it() -> None:
+    # "::" is the packaged default: a dual-stack socket, with the IPv4 receive options too
+    # (IP_RECVTTL, which Python 3.11's socket module does not name).
+    with StampReflector("::", 0) as reflector:
+        data, answered_in, _before = _exchange(reflector.port, 0x28)
+        assert answered_in == 0x28 and len(data) >= 44

@@ -62,6 +62,8 @@ _HOPLIMIT_UNKNOWN = 255
 # Linux's SO_TIMESTAMPNS (asm-generic/socket.h); the socket module does not name it.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+# Linux's IP_RECVTTL (linux/in.h): Python 3.11's socket module does not name it either.
+IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)
 _TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux: tv_sec, tv_nsec
 _ANCILLARY = socket.CMSG_SPACE(4) * 2 + socket.CMSG_SPACE(_TIMESPEC.size)  # hop limit, traffic class, time
 CLOCK_REFRESH_S = 1.0  # adjtimex is read at most this often, not once per packet
@@ -212,7 +214,7 @@ class StampReflector:
             self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
             self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
         if family == socket.AF_INET or host == "::":  # IPv4 senders, on a dual-stack socket too
-            self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTTL, 1)
+            self._sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
             self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
         # The receive time from the kernel, when the packet arrived, not when this thread woke up.
         self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
