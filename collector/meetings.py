@@ -166,7 +166,8 @@ def rollcall(rooms: Iterable[dict[str, Any]], requests: dict[str, dict[str, Any]
             state, failing = READY, view.failing
         elif view.status == "offline":
             state = NOT_READY
-            failing = [{"name": "offline", "status": "fail", "summary": "no heartbeat since it answered"}]
+            failing = [{"name": "offline", "status": "fail", "summary": "no heartbeat since it answered",
+                        "code": "meeting.offline_since_answered", "params": {}}]
         else:
             state, failing = NOT_READY, view.failing
         out.append({"room_id": row["room_id"], "name": view.name, "unit": view.unit, "state": state,
