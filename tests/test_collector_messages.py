@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 
 from agent.checks import REGISTRY
+from collector.history import METRICS
+from collector.meetings import rollcall_csv
 from collector.sample import heartbeat
 from collector.status import duration_text, failing_checks
 from collector.web.messages import CATALOGUE, CSV_HEADERS, check_text, csv_header, figure_name, sentence
@@ -83,6 +85,19 @@ def test_durations_figures_and_csv_headers_in_both_languages() -> None:
     assert figure_name("rtt_avg_ms", "en") == "RTT average (ms)" and figure_name("new_key", "vi") == "new_key"
     assert csv_header("compliant_last_{days}_days", "vi", days=30) == "Đạt chuẩn suốt 30 ngày qua"
     assert csv_header("compliant_last_{days}_days", "en", days=30) == "compliant_last_30_days"
+    for key in METRICS:  # every figure the history keeps has a name in both languages
+        assert figure_name(key, "vi") != key and figure_name(key, "en") != key, key
+
+
+def test_rollcall_csv_words_failing_checks_in_the_language_asked() -> None:
+    failing = [{"name": "probe.upload", "status": "fail", "summary": FAILURES["probe.upload"][1],
+                "code": "bandwidth.too_slow", "params": FAILURES["probe.upload"][3]}]
+    rows = [{"room_id": "dd-1", "unit": "UBND quận Đống Đa", "name": "Phòng họp", "state": "not_ready",
+             "failing": failing}]
+    meeting = {"id": 1, "title": "Giao ban", "start_at": 0.0}
+    assert FAILURES["probe.upload"][1] in rollcall_csv(meeting, rows, {})
+    vi = rollcall_csv(meeting, rows, {}, lambda c: check_text(c, "vi"))
+    assert "Băng thông tải lên quá thấp: 3,2 Mbit/s" in vi and FAILURES["probe.upload"][1] not in vi
 
 
 def test_stale_and_failing_checks_keep_code_and_params() -> None:
@@ -129,6 +144,7 @@ def test_room_page_and_overview_in_vietnamese_in_chromium(tmp_path: Path) -> Non
             assert not [s for s in english if s in page], "English summary left on the Vietnamese page"
         assert "Không kết nối được tới MCU [2001:db8::10]:5061: timed out" in room
         assert "Đồng hồ chưa được đồng bộ" in room
+        assert ">Độ trễ (ms)</th>" in room  # the network figures by name, the key in the tooltip
         room_en = browser.open(f"{c.url}/rooms/dd-1?lang=en")
         overview_en = browser.open(f"{c.url}/?lang=en")
         assert all(s in room_en for s in english)
