@@ -139,6 +139,7 @@ def test_room_page_and_overview_in_vietnamese_in_chromium(tmp_path: Path) -> Non
         browser.open(f"{c.url}/")
         overview = browser.submit_login("operator", "mật-khẩu-điều-hành")
         room = browser.open(f"{c.url}/rooms/dd-1")
+        browser.screenshot(REPO / "build" / "messages-room-vi.png")
         for page in (overview, room):
             assert "Băng thông tải lên quá thấp: 3,2 Mbit/s" in page
             assert not [s for s in english if s in page], "English summary left on the Vietnamese page"
