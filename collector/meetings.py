@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from collector.status import iso
@@ -166,7 +166,8 @@ def rollcall(rooms: Iterable[dict[str, Any]], requests: dict[str, dict[str, Any]
             state, failing = READY, view.failing
         elif view.status == "offline":
             state = NOT_READY
-            failing = [{"name": "offline", "status": "fail", "summary": "no heartbeat since it answered"}]
+            failing = [{"name": "offline", "status": "fail", "summary": "no heartbeat since it answered",
+                        "code": "meeting.offline_since_answered", "params": {}}]
         else:
             state, failing = NOT_READY, view.failing
         out.append({"room_id": row["room_id"], "name": view.name, "unit": view.unit, "state": state,
@@ -191,15 +192,22 @@ def row_json(row: dict[str, Any]) -> dict[str, Any]:
             "answered_at": iso(row.get("answered_at"))}
 
 
+def _summary(check: dict[str, Any]) -> str:
+    return str(check.get("summary", ""))
+
+
 def rollcall_csv(meeting: dict[str, Any], now_rows: list[dict[str, Any]],
-                 kept: dict[str, list[dict[str, Any]]]) -> str:
-    """One line per room: its state at T-15, at the start and now, with the failing checks."""
+                 kept: dict[str, list[dict[str, Any]]], say: Callable[[dict[str, Any]], str] = _summary) -> str:
+    """One line per room: its state at T-15, at the start and now, with the failing checks.
+
+    ``say`` words a failing check (the page's language); the agent's summary by default.
+    """
     by_room: dict[str, dict[str, Any]] = {}
     for moment, rows in (*kept.items(), ("now", now_rows)):
         for r in rows:
             entry = by_room.setdefault(r["room_id"], {"unit": r["unit"], "name": r["name"]})
             entry[moment] = r["state"]
-            entry[f"{moment}_failing"] = "; ".join(c["summary"] for c in r["failing"])
+            entry[f"{moment}_failing"] = "; ".join(say(c) for c in r["failing"])
     out = io.StringIO()
     writer = csv.writer(out)
     columns = [m for m, _ in MOMENTS] + ["now"]

@@ -30,7 +30,7 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Collection
+from typing import Any, Callable, Collection
 
 from collector import quality
 from collector.status import COMPLIANT, iso
@@ -271,13 +271,22 @@ def csv_cell(value: object) -> object:
     return value
 
 
-def report_csv(report: Report) -> str:
-    """The report as CSV for a spreadsheet: UTF-8 BOM first, CRLF lines, no cell a formula."""
+def _english(key: str, **values: object) -> str:
+    return key.format(**values)
+
+
+def report_csv(report: Report, header: Callable[..., str] = _english) -> str:
+    """The report as CSV for a spreadsheet: UTF-8 BOM first, CRLF lines, no cell a formula.
+
+    ``header(key, **values)`` names each column (the page's language); the keys by default.
+    """
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["unit", "rooms", "compliant_now", f"compliant_last_{report.days}_days", "most_failing_checks",
-                     "share_compliant_pct", "fault_episodes", "mttr_minutes", "call_r", "call_mos"])
+    writer.writerow([header("unit"), header("rooms"), header("compliant_now"),
+                     header("compliant_last_{days}_days", days=report.days)] +
+                    [header(k) for k in ("most_failing_checks", "share_compliant_pct", "fault_episodes",
+                                         "mttr_minutes", "call_r", "call_mos")])
     for u in report.units:
         writer.writerow([csv_cell(cell) for cell in (
             u.unit, u.rooms, u.compliant_now, u.compliant_period,
@@ -294,13 +303,13 @@ def _quality_cells(q: quality.Quality) -> tuple[object, object]:
     return ("" if q.r is None else round(q.r, 1), "" if q.mos is None else round(q.mos, 2))
 
 
-def report_rooms_csv(report: Report) -> str:
-    """One row per room: the same BOM, line ends and formula guard as ``report_csv``."""
+def report_rooms_csv(report: Report, header: Callable[..., str] = _english) -> str:
+    """One row per room: the same BOM, line ends, formula guard and column naming as ``report_csv``."""
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["unit", "room_id", "name", "status", "share_compliant_pct", "fault_episodes", "mttr_minutes",
-                     "call_r", "call_mos", "video_ok"])
+    writer.writerow([header(k) for k in ("unit", "room_id", "name", "status", "share_compliant_pct",
+                                         "fault_episodes", "mttr_minutes", "call_r", "call_mos", "video_ok")])
     for u in report.units:
         for r in u.room_reports:
             video = "" if r.quality.video_ok is None else int(r.quality.video_ok)

@@ -8,7 +8,7 @@ read, so the API is never staler than the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import time
 from typing import Any, Iterable
 
@@ -45,12 +45,17 @@ class FailingCheck:
     name: str
     status: str
     summary: str
+    # The agent's stable code and params, so the dashboard can word the summary in its language.
+    code: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def failing_checks(checks: Iterable[dict[str, Any]]) -> list[FailingCheck]:
     """The checks worth showing at the control centre: fail first, then warn."""
     out = [
-        FailingCheck(str(c.get("name", "")), str(c.get("status")), str(c.get("summary", "")))
+        FailingCheck(str(c.get("name", "")), str(c.get("status")), str(c.get("summary", "")),
+                     c.get("code") if isinstance(c.get("code"), str) else None,
+                     dict(c["params"]) if isinstance(c.get("params"), dict) else {})
         for c in checks
         if c.get("status") in ("fail", "warn")
     ]
@@ -70,7 +75,8 @@ def stale_checks(checks: Iterable[dict[str, Any]]) -> list[FailingCheck]:
         if c.get("status") in ("ok", "skip") and isinstance(age, (int, float)) and isinstance(limit, (int, float)) \
                 and age > limit:
             out.append(FailingCheck(str(c.get("name", "")), "warn",
-                                    f"not measured since {c.get('measured_at', '?')} ({duration_text(age)} ago)"))
+                                    f"not measured since {c.get('measured_at', '?')} ({duration_text(age)} ago)",
+                                    "check.stale", {"measured_at": str(c.get("measured_at", "?")), "age_s": age}))
     return out
 
 
@@ -100,16 +106,21 @@ def iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))  # 10,000 rooms: 5x faster than datetime
 
 
-def duration_text(seconds: float) -> str:
-    """``3d 4h``, ``2h 5m``, ``4m 10s``: how long a state lasted, language-neutral."""
+_DURATION_UNITS = {"vi": ("ngày", "giờ", "phút", "giây"), "en": ("d", "h", "m", "s")}
+
+
+def duration_text(seconds: float, lang: str = "en") -> str:
+    """``3d 4h`` / ``3 ngày 4 giờ``: how long a state lasted, in its two largest units."""
     seconds = int(max(0, seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    d, h, m, s = _DURATION_UNITS.get(lang, _DURATION_UNITS["en"])
+    sep = " " if lang == "vi" else ""  # "3 ngày" but "3d"
     if days:
-        return f"{days}d {hours}h"
+        return f"{days}{sep}{d} {hours}{sep}{h}"
     if hours:
-        return f"{hours}h {minutes}m"
+        return f"{hours}{sep}{h} {minutes}{sep}{m}"
     if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
+        return f"{minutes}{sep}{m} {secs}{sep}{s}"
+    return f"{secs}{sep}{s}"

@@ -22,6 +22,7 @@ from collector.report import compliance, gap_json, max_days, report_csv, report_
 from collector.status import iso
 from collector.views import room_view, room_views
 from collector.web.auth import principal, require, visible_rooms
+from collector.web.messages import csv_header
 from collector.web.runtime import runtime
 from collector.webhook import event_json
 
@@ -211,7 +212,13 @@ async def report(request: Request) -> Response:
     result = await run_in_threadpool(compliance, rt.store, days, time.time(), rt.config.offline_factor,
                                      rt.heard_since, principal(request).scope)
     if request.query_params.get("format") == "csv":
-        text = report_rooms_csv(result) if by_room else report_csv(result)
+        # Column names in the language asked for (the report page passes its own); English keys otherwise.
+        chosen = request.query_params.get("lang", "en")
+
+        def header(key: str, **values: object) -> str:
+            return csv_header(key, chosen, **values)
+
+        text = report_rooms_csv(result, header) if by_room else report_csv(result, header)
         name = f"compliance-rooms-{days}d.csv" if by_room else f"compliance-{days}d.csv"
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

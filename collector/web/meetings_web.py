@@ -28,6 +28,7 @@ from collector.meetings import (MOMENTS, MeetingInput, MeetingInputError, audit_
 from collector.status import iso
 from collector.web.auth import client_address, principal, require, visible_rooms
 from collector.web.login import read_form
+from collector.web.messages import check_text
 from collector.web.pages import render
 from collector.web.runtime import runtime
 
@@ -140,7 +141,9 @@ async def api_rollcall(request: Request) -> Response:
     if meeting is None or rc is None:
         return JSONResponse({"error": "no such meeting"}, status_code=404)
     if request.query_params.get("format") == "csv" or request.url.path.endswith(".csv"):
-        return Response(rollcall_csv(meeting, rc["rows"], rc["kept"]), media_type="text/csv; charset=utf-8",
+        chosen = request.query_params.get("lang", "en")  # the roll-call page passes its own
+        text = rollcall_csv(meeting, rc["rows"], rc["kept"], lambda c: check_text(c, chosen))
+        return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="rollcall-{meeting["id"]}.csv"'})
     kept = {moment: {"taken_at": iso(rows[0]["taken_at"]) if rows else None, "counts": state_counts(rows),
                      "rooms": [row_json(r) for r in rows]} for moment, rows in rc["kept"].items()}

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from collector.status import duration_text
 from collector.web.i18n import LABELS, LANGS
+from collector.web.messages import check_text, figure_name
 from collector.web.runtime import runtime
 
 REFRESH_S = 30
@@ -32,8 +33,27 @@ def local_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, HANOI).strftime("%H:%M:%S %d/%m/%Y")
 
 
+@jinja2.pass_context
+def _duration(ctx: jinja2.runtime.Context, seconds: float) -> str:
+    return duration_text(seconds, ctx.get("lang", "en"))
+
+
+@jinja2.pass_context
+def _say(ctx: jinja2.runtime.Context, check: dict[str, Any] | Any) -> str:
+    """A check result (dict, or a dataclass such as FailingCheck) worded in the page's language."""
+    doc = check if isinstance(check, dict) else vars(check)
+    return check_text(doc, ctx.get("lang", "en"))
+
+
+@jinja2.pass_context
+def _figure(ctx: jinja2.runtime.Context, key: str) -> str:
+    return figure_name(key, ctx.get("lang", "en"))
+
+
 _env.filters["local_time"] = local_time
-_env.filters["duration"] = duration_text
+_env.filters["duration"] = _duration
+_env.filters["say"] = _say
+_env.filters["figure"] = _figure
 
 
 def lang(request: Request) -> str:
