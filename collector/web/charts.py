@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 from collector.history import STATUS_LEVEL, Point
 
 HANOI_TICK_STEPS = (3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 HANOI_OFFSET_S = 7 * 3600  # UTC+7 all year, as collector.web.pages.HANOI
+HANOI = timezone(timedelta(seconds=HANOI_OFFSET_S))
 LEVEL_STATUS = {v: k for k, v in STATUS_LEVEL.items()}
 # The dashboard's colours (base.html .s-*) so a picture reads like the badges.
 STATUS_COLOURS = {"ok": "#2e7d32", "warn": "#b26a00", "fail": "#c62828", "offline": "#555b66"}
@@ -92,7 +93,7 @@ def time_ticks(start: float, end: float, x: Scale, most: int = 8) -> list[Tick]:
     out = []
     t = first
     while t <= end:
-        out.append(Tick(x(t), datetime.utcfromtimestamp(t + HANOI_OFFSET_S).strftime(fmt)))
+        out.append(Tick(x(t), datetime.fromtimestamp(t, HANOI).strftime(fmt)))
         t += step
     return out
 

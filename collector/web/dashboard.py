@@ -127,7 +127,8 @@ def _room_charts(store: Any, room_id: str, body: dict[str, Any] | None, start: f
                                 {m: limits[m] for m in metrics if m in limits}, start, end, step)
              for cid, (unit, metrics) in CHARTS.items()]
     gaps = [(g["start"], g["end"]) for g in store.gaps(start)]
-    band = charts.status_band(charts.status_spans(points("status"), max(hold, step, source), start, end, gaps), charts.plot_x(start, end))
+    spans = charts.status_spans(points("status"), max(hold, step, source), start, end, gaps)
+    band = charts.status_band(spans, charts.plot_x(start, end))
     return {"charts": built, "band": band, "step": step,
             "source": "raw" if source == 0 else f"{source // 60}m"}
 
