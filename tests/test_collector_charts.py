@@ -224,3 +224,13 @@ def test_overview_city_tiles_1000_rooms(tmp_path: Path) -> None:
         b.call("Emulation.setEmulatedMedia", session=True, media="print")
         assert b.evaluate("getComputedStyle(document.querySelector('main > form')).display") == "none"
         assert b.evaluate("getComputedStyle(document.querySelector('a.tile')).printColorAdjust") == "exact"
+
+
+def test_city_tiles_markup_is_escaped() -> None:
+    from types import SimpleNamespace
+    rooms = [SimpleNamespace(room_id="a<1", name='Phòng "A"', status="fail", failing=[{"summary": "x & y"}]),
+             SimpleNamespace(room_id="b-2", name=None, status="ok", failing=[])]
+    html = str(charts.city_tiles([("Quận <1>", rooms)], LABELS["vi"], "vi"))
+    assert html.count('class="tile ') == 2 and html.count('class="unit-label"') == 1
+    assert 'data-tile="a&lt;1"' in html and "Phòng &#34;A&#34;" in html and "(x &amp; y)" in html
+    assert f'href="/rooms/b-2?lang=vi" title="b-2 — Quận &lt;1&gt;: {LABELS["vi"]["ok"]}"' in html

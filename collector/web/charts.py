@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
+
+from markupsafe import Markup, escape
 
 from collector.history import STATUS_LEVEL, Point
 
@@ -214,3 +216,21 @@ def build_chart(chart_id: str, unit: str, series: dict[str, list[Point]], thresh
     chart.x_ticks = time_ticks(start, end, x)
     chart.y_ticks = [Tick(y(v), f"{v:g}") for v in value_ticks(top)]
     return chart
+
+
+def city_tiles(city: Sequence[tuple[str, Sequence[Any]]], labels: Mapping[str, str], lang: str) -> Markup:
+    """The overview's tiles: a label per unit, then one link per room coloured by its status.
+
+    Built here rather than in a template loop: at 10,000 rooms the loop was most of the
+    page's rendering time (about 250 ms against 70 ms for this join).
+    """
+    out: list[str] = []
+    for unit, rooms in city:
+        shown = escape(unit or "—")
+        out.append(f'<span class="unit-label" data-unit="{escape(unit)}">{shown}</span>')
+        for r in rooms:
+            rid = escape(r.room_id)
+            hint = f" ({escape(r.failing[0].get('summary', ''))})" if r.failing else ""
+            out.append(f'<a class="tile s-{escape(r.status)}" data-tile="{rid}" href="/rooms/{rid}?lang={lang}"'
+                       f' title="{escape(r.name or r.room_id)} — {shown}: {escape(labels[r.status])}{hint}"></a>')
+    return Markup("".join(out))

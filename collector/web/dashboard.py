@@ -27,7 +27,8 @@ from collector.views import RoomView, room_view, room_views
 from collector.web.api import BadQuery, int_param
 from collector.web.auth import principal, require, visible_rooms
 from collector.web.incidents import needs_someone, page_incident, visible
-from collector.web.pages import render as _page
+from collector.web.i18n import LABELS
+from collector.web.pages import lang, render as _page
 from collector.web.runtime import runtime
 
 # Worst first, so the rooms that need someone are always on page 1; a page of
@@ -63,11 +64,13 @@ async def overview(request: Request) -> Response:
     except BadQuery:
         page = 1
     on_page = ordered[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    chosen = lang(request)
+    tiles = await run_in_threadpool(charts.city_tiles, _group(views), LABELS[chosen], chosen)
     return await run_in_threadpool(
         _page, request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
         groups=_group(on_page), units=units, unit=unit, status=status, shown=len(shown), page=page, pages=pages,
         incidents=incidents, incident_of=incident_of, acked_incidents=acked, room_acks=room_acks,
-        needs_someone=needs_someone(views, incident_of, acked, room_acks), city=_group(views),
+        needs_someone=needs_someone(views, incident_of, acked, room_acks), city_tiles=tiles,
     )
 
 
