@@ -19,19 +19,27 @@ from starlette.routing import Route
 
 from collector.accounts import VIEWER
 from collector import quality
+from collector.history import default_step, pick_source, regroup, thresholds_of
+from collector.web import charts
 from collector.report import compliance, max_days
 from collector.status import SEVERITY, STATUSES, counts
 from collector.views import RoomView, room_view, room_views
 from collector.web.api import BadQuery, int_param
 from collector.web.auth import principal, require, visible_rooms
 from collector.web.incidents import needs_someone, page_incident, visible
-from collector.web.pages import render as _page
+from collector.web.i18n import LABELS
+from collector.web.pages import lang, render as _page
 from collector.web.runtime import runtime
 
 # Worst first, so the rooms that need someone are always on page 1; a page of
 # 10,000 rows would be 3.5 MB that no one reads and that browsers render slowly.
 PAGE_SIZE = 1000
 EVENTS_SHOWN = 50
+# The room page's chart ranges; the step (and so raw / 5 min / 1 h) is picked as the series API does.
+RANGES = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+# Chart id -> (unit, metrics drawn together); thresholds of those metrics are drawn as dashed lines.
+CHARTS = {"latency": ("ms", ("rtt_avg_ms", "jitter_ms")), "loss": ("%", ("loss_pct",)),
+          "bandwidth": ("Mbit/s", ("upload_mbps", "download_mbps"))}
 def _group(views: list[RoomView]) -> list[tuple[str, list[RoomView]]]:
     """Units ordered by their worst room, then name; rooms inside already worst first."""
     groups: dict[str, list[RoomView]] = {}
@@ -56,11 +64,13 @@ async def overview(request: Request) -> Response:
     except BadQuery:
         page = 1
     on_page = ordered[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    chosen = lang(request)
+    tiles = await run_in_threadpool(charts.city_tiles, _group(views), LABELS[chosen], chosen)
     return await run_in_threadpool(
         _page, request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
         groups=_group(on_page), units=units, unit=unit, status=status, shown=len(shown), page=page, pages=pages,
         incidents=incidents, incident_of=incident_of, acked_incidents=acked, room_acks=room_acks,
-        needs_someone=needs_someone(views, incident_of, acked, room_acks),
+        needs_someone=needs_someone(views, incident_of, acked, room_acks), city_tiles=tiles,
     )
 
 
@@ -95,9 +105,35 @@ async def room_page(request: Request) -> Response:
     checks = sorted(body["checks"], key=lambda c: -SEVERITY.get(c["status"], -1)) if body else []
     _, incident_of, _, room_acks = await run_in_threadpool(_incident_marks, request)
     call = quality.assess(quality.figures_of(body.get("network") if body else None))
+    span = request.query_params.get("range", "24h")
+    span = span if span in RANGES else "24h"
+    # A heartbeat stands for the room until it is overdue, as the offline rule says.
+    hold = rt.config.offline_factor * float((body or {}).get("interval_s") or 60)
+    pictures = await run_in_threadpool(_room_charts, rt.store, room_id, body, now - RANGES[span], now, hold)
     return _page(request, "room.html", room=room_view(row, now, rt.config.offline_factor, rt.heard_since), heartbeat=body,
                  checks=checks, events=_durations(events, now), incident_ids=incident_of.get(room_id, []),
-                 room_ack=room_acks.get(room_id), call=call, video_profile=quality.VIDEO_PROFILE)
+                 room_ack=room_acks.get(room_id), call=call, video_profile=quality.VIDEO_PROFILE,
+                 ranges=list(RANGES), range=span, **pictures)
+
+
+def _room_charts(store: Any, room_id: str, body: dict[str, Any] | None, start: float, end: float,
+                 hold: float) -> dict[str, Any]:
+    """The room page's charts and status band from ``start`` to ``end`` (read as the series API reads)."""
+    step = default_step(start, end)
+    source = pick_source(start, end, step)
+    limits = thresholds_of(body)
+
+    def points(metric: str) -> list[Any]:
+        return regroup(store.series_rows(room_id, metric, source, start, end), step)
+
+    built = [charts.build_chart(cid, unit, {m: points(m) for m in metrics},
+                                {m: limits[m] for m in metrics if m in limits}, start, end, step)
+             for cid, (unit, metrics) in CHARTS.items()]
+    gaps = [(g["start"], g["end"]) for g in store.gaps(start)]
+    spans = charts.status_spans(points("status"), max(hold, step, source), start, end, gaps)
+    band = charts.status_band(spans, charts.plot_x(start, end))
+    return {"charts": built, "band": band, "step": step,
+            "source": "raw" if source == 0 else f"{source // 60}m"}
 
 
 async def report_page(request: Request) -> Response:

@@ -1,0 +1,135 @@
+"""Time the overview with N rooms (default 10,000) and a room's 30-day series of 5-minute rollups; storage per room.
+
+    .venv/bin/python bench/bench_overview.py [N]
+
+A real ``bridge-collector serve`` (tests/collector_helpers.running_collector) on a SQLite
+store filled through the Store: N rooms in 30 units with one heartbeat each, and one room,
+``s-0``, with a heartbeat every 5 minutes for the last 30 days. Timed over HTTP with the
+admin token: GET / (the page with its city tiles), the series API for 30 days at step 300
+(read from the 5-minute rollups), and the room page with its charts at 24 h / 7 d / 30 d.
+Storage per row comes from SQLite's ``dbstat`` (tables with their indexes) and is scaled to
+one room reporting every 60 s: raw figures for the default 30 days plus a year of rollups.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from collector.ingest import to_heartbeat  # noqa: E402
+from collector.sample import heartbeat  # noqa: E402
+from collector.store import Store  # noqa: E402
+from tests.collector_helpers import running_collector  # noqa: E402
+
+RUNS = 20
+SERIES_DAYS = 30
+RAW_RETENTION_DAYS = 30  # serve's --retention-days default
+HEARTBEAT_S = 60
+
+
+def fill(db: Path, n: int, now: float) -> None:
+    store = Store(db)
+    batch = []
+    for i in range(n):
+        room = f"r-{i:05d}"
+        unit = f"UBND phường {i % 30:02d}"
+        store.add_room(room, unit=unit)
+        status = "fail" if i % 50 == 3 else "warn" if i % 40 == 7 else "ok"
+        doc = heartbeat(room, 1, unit=unit, status=status, failing="probe.loss" if status != "ok" else None)
+        batch.append(to_heartbeat(doc, json.dumps(doc).encode(), now - 20))
+        if len(batch) == 1000:
+            store.write_heartbeats(batch)  # type: ignore[arg-type]
+            batch = []
+    store.write_heartbeats(batch)  # type: ignore[arg-type]
+    store.add_room("s-0", unit="UBND phường 00")
+    count = SERIES_DAYS * 86400 // 300
+    rnd = random.Random(14)  # fractional figures, as measured ones are (SQLite stores whole REALs smaller)
+    for seq in range(1, count + 1):
+        at = now - (count - seq) * 300 - 30
+        doc = heartbeat("s-0", seq, unit="UBND phường 00", interval_s=300)
+        doc["network"].update({m: round(rnd.uniform(lo, hi), 3) for m, lo, hi in (
+            ("rtt_min_ms", 3, 6), ("rtt_avg_ms", 6, 20), ("rtt_p95_ms", 20, 40), ("jitter_ms", 0.2, 4),
+            ("loss_pct", 0, 0.5), ("upload_mbps", 60, 95), ("download_mbps", 70, 98), ("dns_ms", 1, 9))})
+        batch.append(to_heartbeat(doc, json.dumps(doc).encode(), at))
+        if len(batch) == 500:
+            store.write_heartbeats(batch)  # type: ignore[arg-type]
+            batch = []
+    store.write_heartbeats(batch)  # type: ignore[arg-type]
+    store.close()
+
+
+def timed(get: Any, path: str, **params: Any) -> tuple[float, float, int]:
+    get(path, params=params)  # warm the caches once
+    times = []
+    size = 0
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        r = get(path, params=params)
+        times.append((time.perf_counter() - start) * 1000)
+        assert r.status_code == 200, (path, r.status_code)
+        size = len(r.content)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1], size
+
+
+def bytes_per_row(db: Path) -> dict[str, tuple[int, int]]:
+    """table -> (bytes on disk with its indexes, rows)."""
+    conn = sqlite3.connect(db)
+    owner = dict(conn.execute("SELECT name, tbl_name FROM sqlite_schema WHERE type IN ('table', 'index')"))
+    sizes: dict[str, int] = {}
+    for name, size in conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+        table = owner.get(name, name)
+        sizes[table] = sizes.get(table, 0) + size
+    out = {t: (s, conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
+           for t, s in sizes.items() if t in ("heartbeats", "figures", "rollups", "events")}
+    conn.close()
+    return out
+
+
+def main(n: int) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    db = tmp / "collector.db"
+    now = time.time()
+    t0 = time.perf_counter()
+    fill(db, n, now)
+    print(f"filled {n} rooms + 30 days of s-0 in {time.perf_counter() - t0:.0f} s; db {db.stat().st_size / 1e6:.1f} MB")
+    rows = []
+    with running_collector(tmp, rooms=(), db=db) as c:
+        rows.append((f"GET / ({n} rooms, city tiles)",) + timed(c.get, "/"))
+        rows.append(("series 30 d, step 300 (5-min rollups)",) + timed(
+            c.get, "/api/v1/rooms/s-0/series", metric="rtt_avg_ms", step=300, **{"from": now - SERIES_DAYS * 86400,
+                                                                                   "to": now}))
+        for span in ("24h", "7d", "30d"):
+            rows.append((f"room page charts, range={span}",) + timed(c.get, "/rooms/s-0", range=span))
+    print(f"\n{'request':44} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>10}")
+    for name, p50, p95, size in rows:
+        print(f"{name:44} {p50:8.1f} {p95:8.1f} {size:10d}")
+    per = bytes_per_row(db)
+    print(f"\n{'table (with indexes)':22} {'rows':>8} {'bytes/row':>10}")
+    for table, (size, count) in sorted(per.items()):
+        print(f"{table:22} {count:8d} {size / max(count, 1):10.0f}")
+    raw_rows = RAW_RETENTION_DAYS * 86400 // HEARTBEAT_S
+    five, hour = 365 * 86400 // 300, 365 * 86400 // 3600
+    rollup_rows = five + hour
+    rollup_b = per["rollups"][0] / per["rollups"][1]
+    raw_b = per["heartbeats"][0] / per["heartbeats"][1] + per["figures"][0] / per["figures"][1]
+    print(f"\nper room reporting every {HEARTBEAT_S} s:")
+    print(f"  a year of rollups (5 min + 1 h, {rollup_rows} rows): {rollup_rows * rollup_b / 1e6:8.1f} MB")
+    print(f"    of which 1-hour rollups ({hour} rows):            {hour * rollup_b / 1e6:8.1f} MB")
+    print(f"  raw heartbeats + figures, {RAW_RETENTION_DAYS} days ({raw_rows} rows): {raw_rows * raw_b / 1e6:8.1f} MB")
+    print(f"  1,000 rooms, a year of rollups: {1000 * rollup_rows * rollup_b / 1e9:.2f} GB"
+          f" (1-hour only: {1000 * hour * rollup_b / 1e9:.2f} GB)")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
