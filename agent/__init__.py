@@ -6,4 +6,4 @@ The package is split by failure domain: ``config`` (one typed configuration),
 rendering shared by every subcommand).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -4,4 +4,4 @@ Heartbeat API, offline detection, dashboard, metrics, and the test responder
 (``collector.probe``) that rooms measure their path against.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

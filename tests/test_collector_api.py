@@ -258,6 +258,7 @@ def test_room_commands(tmp_path: Path) -> None:
     assert bad.returncode == 74 and "Traceback" not in bad.stderr and str(tmp_path) in bad.stderr
 
 
+@pytest.mark.sqlite_only  # two collectors one after the other, each with its own database: not about the store
 def test_probe_endpoints_are_served_by_the_collector_only_when_asked(tmp_path: Path) -> None:
     (tmp_path / "apart").mkdir()
     (tmp_path / "demo").mkdir()
