@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from collector.ingest import to_heartbeat  # noqa: E402
-from collector.sample import heartbeat  # noqa: E402
+from tests.sample import heartbeat  # noqa: E402
 from collector.store import Store  # noqa: E402
 from tests.collector_helpers import running_collector  # noqa: E402
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from collector.history import Point
 from collector.ingest import to_heartbeat
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.store import Store
 from collector.web import charts
 from collector.web.i18n import LABELS

@@ -20,7 +20,7 @@ import httpx
 from agent.checks import REGISTRY
 from collector.history import METRICS
 from collector.meetings import rollcall_csv
-from collector.sample import heartbeat
+from tests.sample import heartbeat
 from collector.status import duration_text, failing_checks
 from collector.web.messages import CATALOGUE, CSV_HEADERS, check_text, csv_header, figure_name, sentence
 from tests.browser import Browser
