@@ -145,7 +145,7 @@ def test_room_page_and_overview_in_vietnamese_in_chromium(tmp_path: Path) -> Non
             assert not [s for s in english if s in page], "English summary left on the Vietnamese page"
         assert "Không kết nối được tới MCU [2001:db8::10]:5061: timed out" in room
         assert "Đồng hồ chưa được đồng bộ" in room
-        assert ">Độ trễ (ms)</th>" in room  # the network figures by name, the key in the tooltip
+        assert ">Độ trễ trung bình (ms)</th>" in room  # the network figures by name, the key in the tooltip
         room_en = browser.open(f"{c.url}/rooms/dd-1?lang=en")
         overview_en = browser.open(f"{c.url}/?lang=en")
         assert all(s in room_en for s in english)

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from markupsafe import Markup, escape
 
 from collector.history import STATUS_LEVEL, Point
+from collector.web.messages import check_text
 
 HANOI_TICK_STEPS = (3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 HANOI_OFFSET_S = 7 * 3600  # UTC+7 all year, as collector.web.pages.HANOI
@@ -230,7 +231,7 @@ def city_tiles(city: Sequence[tuple[str, Sequence[Any]]], labels: Mapping[str, s
         out.append(f'<span class="unit-label" data-unit="{escape(unit)}">{shown}</span>')
         for r in rooms:
             rid = escape(r.room_id)
-            hint = f" ({escape(r.failing[0].get('summary', ''))})" if r.failing else ""
+            hint = f" ({escape(check_text(r.failing[0], lang))})" if r.failing else ""
             out.append(f'<a class="tile s-{escape(r.status)}" data-tile="{rid}" href="/rooms/{rid}?lang={lang}"'
                        f' title="{escape(r.name or r.room_id)} — {shown}: {escape(labels[r.status])}{hint}"></a>')
     return Markup("".join(out))
