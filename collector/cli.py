@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--retention-days", type=float, default=30,
                        help="heartbeats and their raw figures kept per room [30]")
     serve.add_argument("--rollup-retention-days", type=float, default=730,
-                       help="5-minute and 1-hour rollups of the figures kept [730]")
+                       help="1-hour rollups of the figures kept [730]")
+    serve.add_argument("--rollup-5m-retention-days", type=float, default=35,
+                       help="5-minute rollups kept; 35 covers every 5-minute series the API"
+                            " allows (at most 10,000 points) [35]")
     serve.add_argument("--event-retention-days", type=float, default=400,
                        help="status transitions (events) kept; at least a year is advised [400]")
     serve.add_argument("--offline-factor", type=float, default=3,
@@ -187,7 +190,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--read-token-file was removed: every read now needs an account or an API token;"
                          " make a token with `bridge-collector token add NAME --role viewer` (Prometheus,"
                          " scripts) and accounts with `bridge-collector user add NAME --role admin`")
-    for name in ("retention_days", "rollup_retention_days", "event_retention_days", "offline_factor",
+    for name in ("retention_days", "rollup_retention_days", "rollup_5m_retention_days", "event_retention_days",
+                 "offline_factor",
                  "sweep_interval"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
@@ -214,6 +218,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServeConfig(
         db=args.db, lang=args.lang, webhook=args.webhook, webhook_secret=webhook_secret,
         retention_days=args.retention_days, rollup_retention_days=args.rollup_retention_days,
+        rollup_5m_retention_days=args.rollup_5m_retention_days,
         event_retention_days=args.event_retention_days,
         offline_factor=args.offline_factor, sweep_interval_s=args.sweep_interval,
         probe_max_transfers=args.probe_max_transfers, probe_slots=args.probe_slots,

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from collector import db
 from collector.errors import AccountError, MeetingError, RoomError, StoreError
@@ -717,12 +717,12 @@ class Store:
         return [dict(r) for r in rows]
 
     def purge(self, before: float, chunk: int = 2000, *, keep_from_cursor: str | None = None,
-              events_before: float | None = None, rollups_before: float | None = None) -> int:
+              events_before: float | None = None, rollups_before: Mapping[int, float] | None = None) -> int:
         """Delete up to ``chunk`` rows of each kind of history older than its limit; how many went.
 
         ``before`` is for heartbeats, their figures and the gaps; events older than
-        ``events_before`` (``before`` when None) and rollups older than ``rollups_before``
-        (kept when None) go too. Called repeatedly by the sweeper, so ingest runs between
+        ``events_before`` (``before`` when None) and rollups of each step older than
+        ``rollups_before[step]`` (kept when None or the step is not named) go too. Called repeatedly by the sweeper, so ingest runs between
         the small transactions. With ``keep_from_cursor`` the events that cursor has not
         passed yet are kept, and so is the cursor's own event (see ``open_cursor``); no
         cursor row yet: no event goes.
@@ -837,16 +837,17 @@ class Store:
         for step in ROLLUP_STEPS:
             conn.execute(_ROLLUP_UPSERT, (hb.room_id, step, bucket_of(hb.received_at, step), *per_metric))
 
-    def _purge_history(self, conn: sqlite3.Connection, before: float, rollups_before: float | None,
+    def _purge_history(self, conn: sqlite3.Connection, before: float, rollups_before: Mapping[int, float] | None,
                        chunk: int) -> int:
         n = conn.execute(
             "DELETE FROM figures WHERE (room_id, at, agent_instance, seq) IN"
             " (SELECT room_id, at, agent_instance, seq FROM figures WHERE at < ? LIMIT ?)", (before, chunk)
         ).rowcount
-        if rollups_before is not None:
+        for step, cutoff in (rollups_before or {}).items():
             n += conn.execute(
                 "DELETE FROM rollups WHERE (room_id, step, bucket) IN"
-                " (SELECT room_id, step, bucket FROM rollups WHERE bucket < ? LIMIT ?)", (rollups_before, chunk)
+                " (SELECT room_id, step, bucket FROM rollups WHERE bucket < ? AND step = ? LIMIT ?)",
+                (cutoff, step, chunk)
             ).rowcount
         return n
 

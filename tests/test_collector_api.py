@@ -285,8 +285,20 @@ def test_retention_removes_old_history(tmp_path: Path) -> None:
         hb = to_heartbeat(doc, json.dumps(doc).encode(), long_ago + seq)
         store.write_heartbeats([hb])  # type: ignore[list-item]
     store.close()
-    with running_collector(tmp_path, rooms=("new-1",), extra_args=("--retention-days", "2", "--sweep-interval", "0.2")) as c:
+    days = ("--retention-days", "2", "--rollup-5m-retention-days", "2.5", "--rollup-retention-days", "4")
+    with running_collector(tmp_path, rooms=("new-1",), extra_args=(*days, "--sweep-interval", "0.2")) as c:
         send(c, "new-1", heartbeat("new-1", 1))
         wait_for(lambda: c.heartbeats("old-1") == [])
         assert len(c.heartbeats("new-1")) == 1
         assert rooms_by_id(c)["old-1"]["last_seq"] == 2  # the room's latest state is kept
+
+        def series(step: int) -> dict[str, Any]:
+            return c.get("/api/v1/rooms/old-1/series", params={
+                "metric": "rtt_avg_ms", "step": step, "from": long_ago - 3600, "to": time.time()}).json()
+
+        # Three days old: past the 5-minute rollups' 2.5 days, within the hourly ones' 4.
+        wait_for(lambda: series(300)["points"] == [])
+        hourly = series(3600)
+        assert [p["count"] for p in hourly["points"]] == [2] and hourly["source"] == "60m"
+        kept_from = time.mktime(time.strptime(series(300)["retained_from"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        assert abs(kept_from - (time.time() - 2.5 * 86400)) < 60

@@ -153,8 +153,9 @@ async def series(request: Request) -> Response:
     """One metric of a room over time: points of min/avg/max/count per step."""
     rt = runtime(request)
     room_id = request.path_params["room_id"]
+    now = time.time()
     try:
-        metric, start, end, step, source = series_query(request, time.time())
+        metric, start, end, step, source = series_query(request, now)
     except SeriesError as err:
         return JSONResponse({"error": str(err)}, status_code=400)
     unit = await run_in_threadpool(rt.store.room_unit, room_id)
@@ -165,6 +166,8 @@ async def series(request: Request) -> Response:
     return JSONResponse({
         "room_id": room_id, "metric": metric, "from": iso(start), "to": iso(end), "step": step,
         "source": "raw" if source == 0 else f"{source // 60}m",
+        # Older points of this source were purged (serve's retention options): none is not "no data".
+        "retained_from": iso(now - rt.config.kept_days(source) * 86400),
         "points": [{"at": iso(p.at), "t": p.at, "min": p.min, "avg": p.avg, "max": p.max, "count": p.count}
                    for p in points],
     })

@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector import incidents, probe
+from collector.history import ROLLUP_STEPS
 from collector.ingest import Validator, Writer
 from collector.meetings import Board, refresh_board
 from collector.leader import Leader
@@ -113,7 +114,7 @@ async def _sweep_forever(rt: Runtime) -> None:
             if purging:
                 before = last_purge - rt.config.retention_days * 86400
                 events_before = last_purge - rt.config.event_retention_days * 86400
-                rollups_before = last_purge - rt.config.rollup_retention_days * 86400
+                rollups_before = {s: last_purge - rt.config.kept_days(s) * 86400 for s in ROLLUP_STEPS}
                 for _ in range(PURGE_CHUNKS_PER_SWEEP):
                     # Events the webhook has not handled yet are still to be sent: kept.
                     keep = WEBHOOK_CURSOR if rt.config.webhook else None
@@ -124,8 +125,9 @@ async def _sweep_forever(rt: Runtime) -> None:
                         purging = False
                         if removed:
                             log.info("retention: removed %d rows (heartbeats older than %s days, events"
-                                     " %s, rollups %s)", removed, rt.config.retention_days,
-                                     rt.config.event_retention_days, rt.config.rollup_retention_days)
+                                     " %s, 5-minute rollups %s, 1-hour rollups %s)", removed,
+                                     rt.config.retention_days, rt.config.event_retention_days,
+                                     rt.config.rollup_5m_retention_days, rt.config.rollup_retention_days)
                         break
         except Exception:
             log.exception("sweep failed; retrying")

@@ -12,6 +12,7 @@ from typing import Callable
 
 from starlette.requests import Request
 
+from collector.history import RAW
 from collector.incidents import DEFAULT_MIN_ROOMS, DEFAULT_WINDOW_S, Settings
 from collector.ingest import Validator, Writer
 from collector.meetings import DEFAULT_INTERVAL_S, DEFAULT_LEAD_MIN, Board
@@ -30,7 +31,8 @@ class ServeConfig:
     webhook: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)  # never in a log line
     retention_days: float = 30  # heartbeats, their figures, gaps
-    rollup_retention_days: float = 730
+    rollup_retention_days: float = 730  # 1-hour rollups
+    rollup_5m_retention_days: float = 35  # 5-minute rollups: a year of them is 12 times the hourly ones
     event_retention_days: float = 400
     offline_factor: float = DEFAULT_OFFLINE_FACTOR
     sweep_interval_s: float = 2.0
@@ -43,6 +45,10 @@ class ServeConfig:
     # The STAMP reflector's HTTP companions in this process too (one-machine demo); by default
     # `bridge-collector probe-serve` runs them, so ingest load never shows in the rooms' RTT.
     probe_in_process: bool = False
+
+    def kept_days(self, source: int) -> float:
+        """How many days of a series source (history.RAW, 300 or 3600) are retained."""
+        return {RAW: self.retention_days, 300: self.rollup_5m_retention_days}.get(source, self.rollup_retention_days)
 
     @property
     def incidents(self) -> Settings:
