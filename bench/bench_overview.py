@@ -8,7 +8,8 @@ store filled through the Store: N rooms in 30 units with one heartbeat each, and
 admin token: GET / (the page with its city tiles), the series API for 30 days at step 300
 (read from the 5-minute rollups), and the room page with its charts at 24 h / 7 d / 30 d.
 Storage per row comes from SQLite's ``dbstat`` (tables with their indexes) and is scaled to
-one room reporting every 60 s: raw figures for the default 30 days plus a year of rollups.
+one room reporting every 60 s with serve's default retention (raw 30 days, 5-minute rollups
+35 days, hourly rollups 730 days): what a room holds after a year, and after two.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ sys.path.insert(0, str(REPO))
 from collector.ingest import to_heartbeat  # noqa: E402
 from tests.sample import heartbeat  # noqa: E402
 from collector.store import Store  # noqa: E402
+from collector.web.runtime import ServeConfig  # noqa: E402
 from tests.collector_helpers import running_collector  # noqa: E402
 
 RUNS = 20
 SERIES_DAYS = 30
-RAW_RETENTION_DAYS = 30  # serve's --retention-days default
 HEARTBEAT_S = 60
+DEFAULTS = ServeConfig(db="")  # serve's retention defaults
 
 
 def fill(db: Path, n: int, now: float) -> None:
@@ -118,17 +120,24 @@ def main(n: int) -> None:
     print(f"\n{'table (with indexes)':22} {'rows':>8} {'bytes/row':>10}")
     for table, (size, count) in sorted(per.items()):
         print(f"{table:22} {count:8d} {size / max(count, 1):10.0f}")
-    raw_rows = RAW_RETENTION_DAYS * 86400 // HEARTBEAT_S
-    five, hour = 365 * 86400 // 300, 365 * 86400 // 3600
-    rollup_rows = five + hour
     rollup_b = per["rollups"][0] / per["rollups"][1]
     raw_b = per["heartbeats"][0] / per["heartbeats"][1] + per["figures"][0] / per["figures"][1]
-    print(f"\nper room reporting every {HEARTBEAT_S} s:")
-    print(f"  a year of rollups (5 min + 1 h, {rollup_rows} rows): {rollup_rows * rollup_b / 1e6:8.1f} MB")
-    print(f"    of which 1-hour rollups ({hour} rows):            {hour * rollup_b / 1e6:8.1f} MB")
-    print(f"  raw heartbeats + figures, {RAW_RETENTION_DAYS} days ({raw_rows} rows): {raw_rows * raw_b / 1e6:8.1f} MB")
-    print(f"  1,000 rooms, a year of rollups: {1000 * rollup_rows * rollup_b / 1e9:.2f} GB"
-          f" (1-hour only: {1000 * hour * rollup_b / 1e9:.2f} GB)")
+    event_b = per["events"][0] / max(per["events"][1], 1)
+    print(f"\nper room reporting every {HEARTBEAT_S} s, serve's default retention:")
+    print(f"{'kept':40} {'days':>5} {'rows':>8} {'MB':>7}")
+    for years in (1, 2):
+        total = 0.0
+        for what, days, per_day, size in (
+                ("raw heartbeats + figures", DEFAULTS.retention_days, 86400 / HEARTBEAT_S, raw_b),
+                ("5-minute rollups", DEFAULTS.rollup_5m_retention_days, 288, rollup_b),
+                ("1-hour rollups", DEFAULTS.rollup_retention_days, 24, rollup_b)):
+            kept = min(days, 365 * years)
+            rows_kept = kept * per_day
+            total += rows_kept * size
+            print(f"{what + f' (after {years} y)':40} {kept:5.0f} {rows_kept:8.0f} {rows_kept * size / 1e6:7.1f}")
+        print(f"{f'one room after {years} y':40} {'':5} {'':8} {total / 1e6:7.1f}"
+              f"   (1,000 rooms: {1000 * total / 1e9:.1f} GB)")
+    print(f"events: {event_b:.0f} bytes each (a room's status changes; a few a day at most)")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ STATUS_LEVEL = {"ok": 0, "warn": 1, "fail": 2}
 RAW = 0
 ROLLUP_STEPS = (300, 3600)  # 5 minutes, 1 hour
 MAX_POINTS = 10_000
+# An average's decimals: the agents measure to the microsecond and the kbit/s at best, and
+# 17 digits of a float's repr would double the series' size for nothing.
+AVG_DIGITS = 4
 # The check whose threshold belongs to a metric's chart.
 THRESHOLD_CHECKS = {"rtt_avg_ms": "probe.rtt", "rtt_p95_ms": "probe.rtt", "jitter_ms": "probe.jitter",
                     "loss_pct": "probe.loss", "upload_mbps": "probe.upload", "download_mbps": "probe.download",
@@ -87,8 +90,14 @@ class Point:
     count: int
 
 
-def regroup(rows: Iterable[tuple[float, int, float, float, float]], step: int) -> list[Point]:
-    """(at, count, min, max, sum) rows, oldest first -> one Point per ``step`` (empty steps left out)."""
+def regroup(rows: Iterable[tuple[float, int, float, float, float]], step: int, source: int = RAW) -> list[Point]:
+    """(at, count, min, max, sum) rows, oldest first -> one Point per ``step`` (empty steps left out).
+
+    Rows of a rollup whose step is ``step`` already are one point each (the 30-day series at
+    5 minutes: 8,640 rows, twice as fast without the merging).
+    """
+    if source and step == source:
+        return [Point(at, lo, round(total / n, AVG_DIGITS), hi, n) for at, n, lo, hi, total in rows if n]
     out: list[Point] = []
     cur: list[float] | None = None
     for at, n, lo, hi, total in rows:
@@ -110,4 +119,4 @@ def regroup(rows: Iterable[tuple[float, int, float, float, float]], step: int) -
 
 
 def _point(cur: list[float]) -> Point:
-    return Point(cur[0], cur[2], cur[4] / cur[1], cur[3], int(cur[1]))
+    return Point(cur[0], cur[2], round(cur[4] / cur[1], AVG_DIGITS), cur[3], int(cur[1]))

@@ -9,7 +9,9 @@ from typing import Any, Iterable
 from collector.status import SEVERITY, effective_status, iso
 
 
-@dataclass(frozen=True)
+# slots, not frozen: a frozen dataclass sets each field through object.__setattr__, and the
+# overview builds 10,000 of these per request (45 ms against 20 ms here).
+@dataclass(slots=True)
 class RoomView:
     room_id: str
     name: str

@@ -31,11 +31,16 @@ import httpx
 
 START_TIMEOUT_S = 30.0
 # Set per test by tests/conftest.py's store_backend: a fresh PostgreSQL database; None: a SQLite file.
-STORE_URL: str | None = None
+# The PostgreSQL database of a test that runs on one (tests/conftest.py), or a callable
+# that creates it on first use.
+STORE_URL: str | Callable[[], str] | None = None
 
 
 def collector_db(tmp_path: Path, name: str = "collector.db") -> Any:
     """The ``--db`` of this test's collector: the PostgreSQL database when the test runs on one."""
+    global STORE_URL
+    if callable(STORE_URL):
+        STORE_URL = STORE_URL()
     return STORE_URL if STORE_URL else tmp_path / name
 
 
@@ -51,6 +56,27 @@ def collector_command() -> list[str]:
 def run_collector(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run one ``bridge-collector ARGS`` command to completion."""
     return subprocess.run([*collector_command(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def enrol(db: Any, rooms: Sequence[str], admin: str | None = None) -> tuple[dict[str, str], str]:
+    """Rooms' tokens (and an admin API token named ``admin``) made through the Store, in this process.
+
+    What ``room add`` and ``token add`` do, without a Python start per room (0.6 s each: 30
+    rooms were 20 s of a test); those commands have their own tests (test_collector_auth).
+    """
+    from collector.accounts import new_api_token
+    from collector.store import Store, hash_token
+
+    store = Store(db)
+    try:
+        tokens = {room_id: store.add_room(room_id) for room_id in rooms}
+        token = ""
+        if admin:
+            token = new_api_token()
+            store.add_api_token(admin, "admin", (), hash_token(token))
+        return tokens, token
+    finally:
+        store.close()
 
 
 def free_port() -> int:
@@ -106,7 +132,7 @@ class RunningCollector:
     def start(self) -> None:
         """Start (again) on the same port and database; returns once it answers."""
         if not self.admin_token:
-            self.admin_token = self.add_token("test-admin", "admin")
+            self.admin_token = enrol(self.db, (), admin="test-admin")[1]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(self._serve_command(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -151,12 +177,7 @@ def running_collector(
 
     ``db``: the database (a SQLite path or a postgresql:// URL); by default the test's store."""
     db = db or collector_db(tmp_path)
-    tokens = {}
-    for room_id in rooms:
-        done = run_collector("--db", str(db), "room", "add", room_id)
-        if done.returncode != 0:
-            raise RuntimeError(f"room add {room_id} failed ({done.returncode}): {done.stderr}")
-        tokens[room_id] = done.stdout.strip()
+    tokens, _ = enrol(db, rooms)
     for attempt in range(3):
         port = free_port()
         url = f"http://[::1]:{port}"

@@ -78,12 +78,15 @@ STORES = tuple(os.environ.get("BRIDGE_TEST_STORES", "sqlite,postgresql").split("
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Collector test modules run once per store, unless marked sqlite_only (the file itself)."""
+    """Collector test modules run once per store, unless marked sqlite_only (the file itself) or
+    one_store (a browser page, TLS: the store's part of it runs on both in the API tests)."""
     module = metafunc.module.__name__.rpartition(".")[2]
     if "store_backend" not in metafunc.fixturenames or not module.startswith("test_collector_"):
         return
-    if metafunc.definition.get_closest_marker("sqlite_only"):
+    if metafunc.definition.get_closest_marker("sqlite_only") or metafunc.definition.get_closest_marker("one_store"):
         return
+    if "tmp_path" not in metafunc.fixturenames and "module_store" not in metafunc.fixturenames:
+        return  # no directory and no module store: a pure test, it has no database to run on
     if "module_store" in metafunc.fixturenames:
         # One collector for the whole module (a module-scoped fixture): one per store.
         metafunc.parametrize("module_store", STORES, indirect=True, scope="module")
@@ -116,7 +119,8 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         from tests import collector_helpers
 
         cluster = request.getfixturevalue("pg_cluster")
-        monkeypatch.setattr(collector_helpers, "STORE_URL", cluster.new_database())  # type: ignore[attr-defined]
+        # Made when the test first asks for its database (collector_helpers.collector_db).
+        monkeypatch.setattr(collector_helpers, "STORE_URL", cluster.new_database)  # type: ignore[attr-defined]
     return backend
 
 

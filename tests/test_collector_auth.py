@@ -150,6 +150,7 @@ def test_a_unit_viewer_sees_only_its_units_rooms_events_and_report(tmp_path: Pat
         assert len(c.get("/api/v1/rooms", token=both).json()["rooms"]) == 3
 
 
+@pytest.mark.one_store
 def test_login_form_cookie_dashboard_and_logout_in_chromium(tmp_path: Path) -> None:
     tokens = enrol(tmp_path)
     with running_collector(tmp_path, rooms=()) as c:
@@ -185,6 +186,7 @@ def test_login_form_cookie_dashboard_and_logout_in_chromium(tmp_path: Path) -> N
             ("login.fail", "tech.a", "::1"), ("login.ok", "tech.a", "::1"), ("logout", "tech.a", "::1")]
 
 
+@pytest.mark.one_store
 def test_session_cookie_is_secure_under_tls(tmp_path: Path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl to make a test certificate")

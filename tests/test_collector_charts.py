@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from collector.history import Point
 from collector.ingest import to_heartbeat
 from tests.sample import heartbeat
@@ -136,6 +138,7 @@ def _sized(b: Browser) -> None:
            mobile=False)
 
 
+@pytest.mark.one_store
 def test_room_page_charts(tmp_path: Path) -> None:
     now = time.time()
     _room_with_history(collector_db(tmp_path), now)
@@ -173,6 +176,7 @@ def test_room_page_charts(tmp_path: Path) -> None:
 UNITS = [f"UBND phường {n:02d}" for n in range(1, 31)]
 
 
+@pytest.mark.one_store
 def test_overview_city_tiles_1000_rooms(tmp_path: Path) -> None:
     now = time.time()
     store = Store(collector_db(tmp_path))
@@ -232,5 +236,5 @@ def test_city_tiles_markup_is_escaped() -> None:
              SimpleNamespace(room_id="b-2", name=None, status="ok", failing=[])]
     html = str(charts.city_tiles([("Quận <1>", rooms)], LABELS["vi"], "vi"))
     assert html.count('class="tile ') == 2 and html.count('class="unit-label"') == 1
-    assert 'data-tile="a&lt;1"' in html and "Phòng &#34;A&#34;" in html and "(x &amp; y)" in html
+    assert 'data-tile="a&lt;1"' in html and "Phòng &quot;A&quot;" in html and "(x &amp; y)" in html
     assert f'href="/rooms/b-2?lang=vi" title="b-2 — Quận &lt;1&gt;: {LABELS["vi"]["ok"]}"' in html

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.sample import heartbeat
 from collector.store import Store
@@ -35,6 +36,7 @@ def fill(c: RunningCollector) -> None:
     # hk-silent is enrolled but never reported: offline.
 
 
+@pytest.mark.one_store
 def test_dashboard_renders_rooms_and_statuses_in_chromium(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=("bd-ok", "bd-fail", "hk-warn", "hk-silent")) as c, \
             Browser(tmp_path / "profile") as browser:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.sample import heartbeat
 from collector.web.i18n import LABELS
@@ -160,6 +161,7 @@ def needs(page: str) -> int:
     return int(page[page.index("<b>", start) + 3:page.index("</b>", start)])
 
 
+@pytest.mark.one_store
 def test_ack_on_the_dashboard_in_chromium(tmp_path: Path) -> None:
     a, b, collector = troubled_city(tmp_path)
     with collector as c:

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from agent.checks import REGISTRY
 from collector.history import METRICS
@@ -129,6 +130,7 @@ def failing_room(room_id: str) -> dict:
     return doc
 
 
+@pytest.mark.one_store
 def test_room_page_and_overview_in_vietnamese_in_chromium(tmp_path: Path) -> None:
     english = [summary for _, summary, _, _ in FAILURES.values()]
     with running_collector(tmp_path, rooms=("dd-1",)) as c, Browser(tmp_path / "profile") as browser:

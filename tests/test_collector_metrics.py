@@ -61,6 +61,7 @@ def test_room_figures_quality_and_checks(tmp_path: Path) -> None:
     assert not [k for k in got if 'room_id="m-3"' in k and not k.startswith("bridge_room_status")]
 
 
+@pytest.mark.one_store
 @needs_promtool
 def test_metrics_pass_promtool_check_metrics(tmp_path: Path) -> None:
     with running_collector(tmp_path, rooms=("p-1", "p-2")) as c:

@@ -92,6 +92,7 @@ def _agent(tmp_path: Path, url: str, token: str, central: str) -> Agent:
     return Agent(write_config(directory, url + "/api/v1/heartbeat", token=token, room=ROOM, extra=central))
 
 
+@pytest.mark.one_store
 @needs_openssl
 def test_the_agent_delivers_over_tls_from_a_test_ca(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
@@ -105,6 +106,7 @@ def test_the_agent_delivers_over_tls_from_a_test_ca(tmp_path: Path) -> None:
     assert token not in agent.log and token not in (tmp_path / "log").read_text()
 
 
+@pytest.mark.one_store
 @needs_openssl
 def test_client_ca_rejects_an_agent_without_a_client_certificate_and_accepts_one_with(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)

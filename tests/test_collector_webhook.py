@@ -254,6 +254,7 @@ def test_retention_keeps_events_not_yet_delivered(tmp_path: Path, receiver: Rece
     assert_signed(receiver.attempts)
 
 
+@pytest.mark.one_store
 def test_webhook_metrics_pass_promtool(tmp_path: Path, receiver: Receiver) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:

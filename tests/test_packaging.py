@@ -139,7 +139,11 @@ def test_both_packages_build_with_private_module_dirs(built: Build) -> None:
     assert "./etc/bridge-agent/token" not in agent_files, "the token is never shipped"
     for path in ("./usr/bin/bridge-collector", "./lib/systemd/system/bridge-collector.service",
                  "./lib/systemd/system/bridge-collector-probe.service",
-                 "./usr/share/man/man8/bridge-collector.8.gz"):
+                 "./usr/share/man/man8/bridge-collector.8.gz",
+                 # For the city's Prometheus and Grafana (docs/monitoring.md).
+                 "./usr/share/bridge-room-collector/prometheus/bridge-room.rules.yml",
+                 "./usr/share/bridge-room-collector/prometheus/bridge-room.rules.test.yml",
+                 "./usr/share/bridge-room-collector/grafana/grafana-dashboard.json"):
         assert path in collector_files
     depends = ok(run(["dpkg-deb", "-f", str(built.agent), "Depends", "Recommends"]))
     for dep in ("python3-psutil", "python3-pyudev", "python3-httpx", "python3-watchdog", "iperf3", "ffmpeg"):

@@ -162,7 +162,7 @@ async def series(request: Request) -> Response:
     if unit is None or not principal(request).sees(unit):
         return _not_found(room_id)
     rows = await run_in_threadpool(rt.store.series_rows, room_id, metric, source, start, end)
-    points = regroup(rows, step)
+    points = regroup(rows, step, source)
     return JSONResponse({
         "room_id": room_id, "metric": metric, "from": iso(start), "to": iso(end), "step": step,
         "source": "raw" if source == 0 else f"{source // 60}m",

@@ -6,12 +6,13 @@ Pure: plain numbers in, plain numbers and strings out; the templates draw them a
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from collector.history import STATUS_LEVEL, Point
 from collector.web.messages import check_text
@@ -223,15 +224,19 @@ def city_tiles(city: Sequence[tuple[str, Sequence[Any]]], labels: Mapping[str, s
     """The overview's tiles: a label per unit, then one link per room coloured by its status.
 
     Built here rather than in a template loop: at 10,000 rooms the loop was most of the
-    page's rendering time (about 250 ms against 70 ms for this join).
+    page's rendering time (about 250 ms against 20 ms for this join). Plain ``html.escape``
+    on the room's own strings only (markupsafe's makes a Markup object per call: 2.5 times
+    slower here); the unit, status and label parts are escaped once per unit.
     """
     out: list[str] = []
+    said = {s: html.escape(labels[s]) for s in STATUS_LEVEL.keys() | {"offline"}}
     for unit, rooms in city:
-        shown = escape(unit or "—")
-        out.append(f'<span class="unit-label" data-unit="{escape(unit)}">{shown}</span>')
+        shown = html.escape(unit or "—")
+        out.append(f'<span class="unit-label" data-unit="{html.escape(unit)}">{shown}</span>')
         for r in rooms:
-            rid = escape(r.room_id)
-            hint = f" ({escape(check_text(r.failing[0], lang))})" if r.failing else ""
-            out.append(f'<a class="tile s-{escape(r.status)}" data-tile="{rid}" href="/rooms/{rid}?lang={lang}"'
-                       f' title="{escape(r.name or r.room_id)} — {shown}: {escape(labels[r.status])}{hint}"></a>')
+            rid = html.escape(r.room_id)
+            hint = f" ({html.escape(check_text(r.failing[0], lang))})" if r.failing else ""
+            name = html.escape(r.name) if r.name else rid
+            out.append(f'<a class="tile s-{r.status}" data-tile="{rid}" href="/rooms/{rid}?lang={lang}"'
+                       f' title="{name} — {shown}: {said[r.status]}{hint}"></a>')
     return Markup("".join(out))

@@ -56,8 +56,9 @@ async def overview(request: Request) -> Response:
     units = sorted({v.unit for v in views if v.unit})
     unit = request.query_params.get("unit", "")
     status = request.query_params.get("status", "")
+    city = _group(views)
     shown = [v for v in views if (not unit or v.unit == unit) and (not status or v.status == status)]
-    ordered = [room for _, rooms in _group(shown) for room in rooms]
+    ordered = [room for _, rooms in (_group(shown) if unit or status else city) for room in rooms]
     pages = max(1, -(-len(ordered) // PAGE_SIZE))
     try:
         page = int_param(request, "page", 1, 1, pages)
@@ -65,7 +66,7 @@ async def overview(request: Request) -> Response:
         page = 1
     on_page = ordered[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     chosen = lang(request)
-    tiles = await run_in_threadpool(charts.city_tiles, _group(views), LABELS[chosen], chosen)
+    tiles = await run_in_threadpool(charts.city_tiles, city, LABELS[chosen], chosen)
     return await run_in_threadpool(
         _page, request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
         groups=_group(on_page), units=units, unit=unit, status=status, shown=len(shown), page=page, pages=pages,
@@ -124,7 +125,7 @@ def _room_charts(store: Any, room_id: str, body: dict[str, Any] | None, start: f
     limits = thresholds_of(body)
 
     def points(metric: str) -> list[Any]:
-        return regroup(store.series_rows(room_id, metric, source, start, end), step)
+        return regroup(store.series_rows(room_id, metric, source, start, end), step, source)
 
     built = [charts.build_chart(cid, unit, {m: points(m) for m in metrics},
                                 {m: limits[m] for m in metrics if m in limits}, start, end, step)
