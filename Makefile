@@ -19,8 +19,9 @@ APT_RUNTIME := python3 python3-venv python3-setuptools python3-wheel python3-psu
 	iproute2 tzdata
 # Tests: umockdev device trees, real network tools and peers, packaging and browser checks,
 # promtool (prometheus), ffmpeg for the camera and microphone checks, and postgresql-15 for the
-# collector suite on PostgreSQL (a throwaway cluster: tests/pg_cluster.py).
-APT_TEST := python3-pytest python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl prometheus \
+# collector suite on PostgreSQL (a throwaway cluster: tests/pg_cluster.py). python3-pytest-xdist:
+# the suite runs in TEST_JOBS processes, a test file per process (most tests wait on timers).
+APT_TEST := python3-pytest python3-pytest-xdist python3-gi gir1.2-umockdev-1.0 umockdev iperf3 sip-tester openssl prometheus \
 	procps psmisc util-linux chromium prometheus-node-exporter \
 	debhelper dh-python pybuild-plugin-pyproject python3-all python3-build \
 	python3-installer lintian mmdebstrap systemd fakeroot dpkg-dev build-essential \
@@ -52,8 +53,9 @@ $(VENV)/.installed: pyproject.toml agent/__init__.py collector/__init__.py | dep
 run: venv
 	@./config/dev-run $(VENV) $(RUN_DIR)
 
+TEST_JOBS ?= 2
 test: venv deps-test
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 bench: venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
