@@ -7,8 +7,9 @@ store filled through the Store: N rooms in 30 units with one heartbeat each, and
 ``s-0``, with a heartbeat every 5 minutes for the last 30 days. Timed over HTTP with the
 admin token: GET / (the page with its city tiles), the series API for 30 days at step 300
 (read from the 5-minute rollups), and the room page with its charts at 24 h / 7 d / 30 d.
-Storage per row comes from SQLite's ``dbstat`` (tables with their indexes) and is scaled to
-one room reporting every 60 s with serve's default retention (raw 30 days, 5-minute rollups
+Storage per row comes from SQLite's ``dbstat`` (tables with their indexes) on a database of
+its own holding one room that reported every 60 s for 3 days, and is scaled to a room
+with serve's default retention (raw 30 days, 5-minute rollups
 35 days, hourly rollups 730 days): what a room holds after a year, and after two.
 """
 
@@ -33,7 +34,7 @@ from collector.store import Store  # noqa: E402
 from collector.web.runtime import ServeConfig  # noqa: E402
 from tests.collector_helpers import running_collector  # noqa: E402
 
-RUNS = 20
+RUNS = 40
 SERIES_DAYS = 30
 HEARTBEAT_S = 60
 DEFAULTS = ServeConfig(db="")  # serve's retention defaults
@@ -53,12 +54,19 @@ def fill(db: Path, n: int, now: float) -> None:
             store.write_heartbeats(batch)  # type: ignore[arg-type]
             batch = []
     store.write_heartbeats(batch)  # type: ignore[arg-type]
-    store.add_room("s-0", unit="UBND phường 00")
-    count = SERIES_DAYS * 86400 // 300
+    history(store, "s-0", SERIES_DAYS, 300, now)
+    store.close()
+
+
+def history(store: Store, room: str, days: float, every_s: int, now: float) -> None:
+    """``room`` enrolled, reporting every ``every_s`` for the last ``days``."""
+    store.add_room(room, unit="UBND phường 00")
+    count = int(days * 86400 // every_s)
     rnd = random.Random(14)  # fractional figures, as measured ones are (SQLite stores whole REALs smaller)
+    batch = []
     for seq in range(1, count + 1):
-        at = now - (count - seq) * 300 - 30
-        doc = heartbeat("s-0", seq, unit="UBND phường 00", interval_s=300)
+        at = now - (count - seq) * every_s - 30
+        doc = heartbeat(room, seq, unit="UBND phường 00", interval_s=every_s)
         doc["network"].update({m: round(rnd.uniform(lo, hi), 3) for m, lo, hi in (
             ("rtt_min_ms", 3, 6), ("rtt_avg_ms", 6, 20), ("rtt_p95_ms", 20, 40), ("jitter_ms", 0.2, 4),
             ("loss_pct", 0, 0.5), ("upload_mbps", 60, 95), ("download_mbps", 70, 98), ("dns_ms", 1, 9))})
@@ -67,7 +75,6 @@ def fill(db: Path, n: int, now: float) -> None:
             store.write_heartbeats(batch)  # type: ignore[arg-type]
             batch = []
     store.write_heartbeats(batch)  # type: ignore[arg-type]
-    store.close()
 
 
 def timed(get: Any, path: str, **params: Any) -> tuple[float, float, int]:
@@ -116,8 +123,15 @@ def main(n: int) -> None:
     print(f"\n{'request':44} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>10}")
     for name, p50, p95, size in rows:
         print(f"{name:44} {p50:8.1f} {p95:8.1f} {size:10d}")
-    per = bytes_per_row(db)
-    print(f"\n{'table (with indexes)':22} {'rows':>8} {'bytes/row':>10}")
+    # Storage: a database of its own with one room reporting every 60 s for 3 days.
+    history_db = tmp / "history.db"
+    store = Store(history_db)
+    history(store, "h-0", 3, HEARTBEAT_S, now)
+    store.close()
+    per = bytes_per_row(history_db)
+    per["events"] = bytes_per_row(db)["events"]  # one per room there
+    print(f"\none room, 3 days at {HEARTBEAT_S} s:")
+    print(f"{'table (with indexes)':22} {'rows':>8} {'bytes/row':>10}")
     for table, (size, count) in sorted(per.items()):
         print(f"{table:22} {count:8d} {size / max(count, 1):10.0f}")
     rollup_b = per["rollups"][0] / per["rollups"][1]

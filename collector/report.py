@@ -35,7 +35,7 @@ from typing import Any, Callable, Collection
 from collector import quality
 from collector.status import COMPLIANT, iso
 from collector.store import Store
-from collector.views import room_views
+from collector.views import brief_views
 
 TOP_CHECKS = 5
 BAD_STATES = ("fail", "offline")
@@ -202,7 +202,7 @@ def compliance(store: Store, days: int, now: float, factor: float, heard_since: 
                units: Collection[str] | None = None, bodies: dict[str, Any] | None = None) -> Report:
     """``units``: only the rooms of these units (an account limited to them); None: every room."""
     since = now - days * 86400
-    views = [v for v in room_views(store.rooms(), now, factor, heard_since) if units is None or v.unit in units]
+    views = [v for v in brief_views(store.room_briefs(), now, factor, heard_since) if units is None or v.unit in units]
     at_start = store.states_at(since)
     gaps = store.gaps(since)
     interval = {v.room_id: v.interval_s or 0.0 for v in views}

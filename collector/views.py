@@ -42,22 +42,42 @@ class RoomView:
         }
 
 
+def brief_view(room_id: str, name: str, unit: str, contact: str, last_seen: float | None,
+               interval_s: float | None, reported: str | None, failing: str | None,
+               now: float, factor: float, heard_since: float = 0.0) -> RoomView:
+    """A room judged from what the overview shows of it (a ``Store.room_briefs`` row).
+
+    ``heard_since``: when the collector could first hear rooms (see ``effective_status``).
+    Location, last_seq, sent_at and the stream stay empty (``room_view`` fills them).
+    """
+    return RoomView(room_id, name, unit, "", contact,
+                    effective_status(reported, last_seen, interval_s, now, factor, heard_since),
+                    reported, last_seen, None, interval_s, None,
+                    json.loads(failing) if failing and failing != "[]" else [])
+
+
 def room_view(row: dict[str, Any], now: float, factor: float, heard_since: float = 0.0) -> RoomView:
-    """``heard_since``: when the collector could first hear rooms (see ``effective_status``)."""
-    return RoomView(
-        room_id=row["room_id"], name=row["name"], unit=row["unit"], location=row["location"],
-        contact=row["contact"],
-        status=effective_status(row["status"], row["last_seen"], row["interval_s"], now, factor, heard_since),
-        reported=row["status"], last_seen=row["last_seen"], last_seq=row["last_seq"],
-        interval_s=row["interval_s"], sent_at=row["sent_at"],
-        failing=json.loads(row["failing"]) if row["failing"] and row["failing"] != "[]" else [],
-        agent_instance=row.get("agent_instance"), stream_started_at=row.get("stream_started_at"),
-    )
+    """A whole store row (``Store.room``, ``Store.rooms``) as a view."""
+    view = brief_view(row["room_id"], row["name"], row["unit"], row["contact"], row["last_seen"],
+                      row["interval_s"], row["status"], row["failing"], now, factor, heard_since)
+    view.location, view.last_seq, view.sent_at = row["location"], row["last_seq"], row["sent_at"]
+    view.agent_instance, view.stream_started_at = row.get("agent_instance"), row.get("stream_started_at")
+    return view
+
+
+def worst_first(views: list[RoomView]) -> list[RoomView]:
+    """Worst first; then by unit, name and id so the order is stable between refreshes."""
+    views.sort(key=lambda v: (-SEVERITY[v.status], v.unit, v.name, v.room_id))
+    return views
 
 
 def room_views(rows: Iterable[dict[str, Any]], now: float, factor: float,
                heard_since: float = 0.0) -> list[RoomView]:
-    """Worst first; then by unit, name and id so the order is stable between refreshes."""
-    views = [room_view(r, now, factor, heard_since) for r in rows]
-    views.sort(key=lambda v: (-v.severity, v.unit, v.name, v.room_id))
-    return views
+    """Whole store rows as views, worst first (the rooms API)."""
+    return worst_first([room_view(r, now, factor, heard_since) for r in rows])
+
+
+def brief_views(rows: Iterable[tuple[Any, ...]], now: float, factor: float,
+                heard_since: float = 0.0) -> list[RoomView]:
+    """``Store.room_briefs`` rows as views, worst first (the overview, the report, /metrics)."""
+    return worst_first([brief_view(*r, now, factor, heard_since) for r in rows])

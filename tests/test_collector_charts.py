@@ -204,8 +204,8 @@ def test_overview_city_tiles_1000_rooms(tmp_path: Path) -> None:
             dom = b.open(f"{c.url}/?lang={lang}")
             b.screenshot(BUILD / f"charts-overview-{lang}.png")
             assert LABELS[lang]["city_picture"] in dom
-            assert len(re.findall(r'data-tile="', dom)) == 1000  # tile count == rooms
-            got = {room: status for status, room in re.findall(r'class="tile s-([a-z]+)" data-tile="([^"]+)"', dom)}
+            assert len(re.findall(r'class="tile ', dom)) == 1000  # tile count == rooms
+            got = {room: status for status, room in re.findall(r'class="tile s-([a-z]+)" href="/rooms/([^"?]+)', dom)}
             assert got == statuses
             # All 1,000 tiles are on the first screen at 1366×768.
             inside = b.evaluate("[...document.querySelectorAll('a.tile')].filter(e => {"
@@ -236,5 +236,5 @@ def test_city_tiles_markup_is_escaped() -> None:
              SimpleNamespace(room_id="b-2", name=None, status="ok", failing=[])]
     html = str(charts.city_tiles([("Quận <1>", rooms)], LABELS["vi"], "vi"))
     assert html.count('class="tile ') == 2 and html.count('class="unit-label"') == 1
-    assert 'data-tile="a&lt;1"' in html and "Phòng &quot;A&quot;" in html and "(x &amp; y)" in html
+    assert 'href="/rooms/a&lt;1?lang=vi"' in html and "Phòng &quot;A&quot;" in html and "(x &amp; y)" in html
     assert f'href="/rooms/b-2?lang=vi" title="b-2 — Quận &lt;1&gt;: {LABELS["vi"]["ok"]}"' in html

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from typing import Any, AsyncIterator
@@ -133,6 +134,26 @@ async def _sweep_forever(rt: Runtime) -> None:
             log.exception("sweep failed; retrying")
 
 
+# The cyclic collector's first threshold: allocations between young collections. The
+# default 700 runs it some 70 times in one 10,000-room overview (with a full collection over
+# every object now and then: 80 ms of a 300 ms page); 20,000 runs it a few times.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_gc() -> None:
+    """Once started: what was loaded stays out of every collection, which runs less often.
+
+    ``gc.freeze`` moves the modules, templates and schemas to a generation never scanned
+    again (what CPython offers long-lived servers for this); the request's own objects are
+    still collected. The collector makes few reference cycles, so collecting less often
+    costs little memory.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def create_app(config: ServeConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -158,6 +179,7 @@ def create_app(config: ServeConfig) -> Starlette:
             rt.listeners.append(notifier.wake)
             await notifier.start()
         app.state.runtime = rt
+        settle_gc()
         sweeper = asyncio.create_task(_sweep_forever(rt))
         try:
             yield

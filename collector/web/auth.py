@@ -20,7 +20,8 @@ very collector (``same_origin``), or it is refused with 403.
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from operator import itemgetter
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +32,8 @@ from collector.accounts import ADMIN, OPERATOR, VIEWER, Principal
 from collector.store import hash_token
 from collector.web.pages import render
 from collector.web.runtime import runtime
+
+T = TypeVar("T")
 
 __all__ = ["ADMIN", "IDLE_S", "MAX_AGE_S", "OPERATOR", "VIEWER", "Principal", "SESSION_COOKIE", "authenticate",
            "client_address", "principal", "require", "safe_next", "same_origin", "visible_rooms"]
@@ -63,12 +66,12 @@ def principal(request: Request) -> Principal:
     return request.state.principal
 
 
-def visible_rooms(request: Request, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rooms (store rows with ``unit``) the request's principal may see."""
+def visible_rooms(request: Request, rows: Iterable[T], unit: Callable[[T], str] = itemgetter("unit")) -> list[T]:
+    """The rooms (store rows with ``unit``, or what ``unit`` reads it from) the principal may see."""
     who = principal(request)
     if not who.units:
         return list(rows)
-    return [r for r in rows if who.sees(r["unit"])]
+    return [r for r in rows if who.sees(unit(r))]
 
 
 def client_address(request: Request) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from operator import attrgetter
+from typing import Any, Iterable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,7 +24,7 @@ from collector.history import default_step, pick_source, regroup, thresholds_of
 from collector.web import charts
 from collector.report import compliance, max_days
 from collector.status import SEVERITY, STATUSES, counts
-from collector.views import RoomView, room_view, room_views
+from collector.views import RoomView, brief_view, room_view
 from collector.web.api import BadQuery, int_param
 from collector.web.auth import principal, require, visible_rooms
 from collector.web.incidents import needs_someone, page_incident, visible
@@ -32,27 +33,42 @@ from collector.web.pages import lang, render as _page
 from collector.web.runtime import runtime
 
 # Worst first, so the rooms that need someone are always on page 1; a page of
-# 10,000 rows would be 3.5 MB that no one reads and that browsers render slowly.
-PAGE_SIZE = 1000
+# 10,000 rows would be 3.5 MB that no one reads and that browsers render slowly. The city
+# tiles above the table show every room; the table's rows are for reading, 500 at most.
+PAGE_SIZE = 500
 EVENTS_SHOWN = 50
 # The room page's chart ranges; the step (and so raw / 5 min / 1 h) is picked as the series API does.
 RANGES = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 # Chart id -> (unit, metrics drawn together); thresholds of those metrics are drawn as dashed lines.
 CHARTS = {"latency": ("ms", ("rtt_avg_ms", "jitter_ms")), "loss": ("%", ("loss_pct",)),
           "bandwidth": ("Mbit/s", ("upload_mbps", "download_mbps"))}
-def _group(views: list[RoomView]) -> list[tuple[str, list[RoomView]]]:
-    """Units ordered by their worst room, then name; rooms inside already worst first."""
+
+
+def _group(views: Iterable[RoomView]) -> list[tuple[str, list[RoomView]]]:
+    """Units ordered by their worst room, then name; inside a unit worst first, then name and id.
+
+    Sorting each unit's rooms rather than all 10,000 at once: shorter keys, fewer comparisons.
+    """
     groups: dict[str, list[RoomView]] = {}
     for v in views:
         groups.setdefault(v.unit, []).append(v)
-    return sorted(groups.items(), key=lambda kv: (-max(r.severity for r in kv[1]), kv[0]))
+    for rooms in groups.values():
+        rooms.sort(key=lambda v: (-SEVERITY[v.status], v.name, v.room_id))
+    return sorted(groups.items(), key=lambda kv: (-kv[1][0].severity, kv[0]))  # a unit's first is its worst
 
 
 async def overview(request: Request) -> Response:
+    # One trip off the event loop for all of it: 10,000 rooms are some 200 ms of Python that
+    # heartbeats must not wait behind.
+    return await run_in_threadpool(_overview, request)
+
+
+def _overview(request: Request) -> Response:
     rt = runtime(request)
-    rows = visible_rooms(request, await run_in_threadpool(rt.store.rooms))
-    views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
-    incidents, incident_of, acked, room_acks = await run_in_threadpool(_incident_marks, request)
+    now = time.time()
+    views = visible_rooms(request, [brief_view(*r, now, rt.config.offline_factor, rt.heard_since)
+                                    for r in rt.store.room_briefs()], attrgetter("unit"))
+    incidents, incident_of, acked, room_acks = _incident_marks(request)
     units = sorted({v.unit for v in views if v.unit})
     unit = request.query_params.get("unit", "")
     status = request.query_params.get("status", "")
@@ -66,12 +82,12 @@ async def overview(request: Request) -> Response:
         page = 1
     on_page = ordered[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     chosen = lang(request)
-    tiles = await run_in_threadpool(charts.city_tiles, city, LABELS[chosen], chosen)
-    return await run_in_threadpool(
-        _page, request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
+    return _page(
+        request, "overview.html", totals=counts(v.status for v in views), statuses=STATUSES,
         groups=_group(on_page), units=units, unit=unit, status=status, shown=len(shown), page=page, pages=pages,
         incidents=incidents, incident_of=incident_of, acked_incidents=acked, room_acks=room_acks,
-        needs_someone=needs_someone(views, incident_of, acked, room_acks), city_tiles=tiles,
+        needs_someone=needs_someone(views, incident_of, acked, room_acks),
+        city_tiles=charts.city_tiles(city, LABELS[chosen], chosen),
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from operator import attrgetter
 from typing import Any, Mapping
 
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +30,7 @@ from starlette.routing import Route
 from collector import quality
 from collector.accounts import VIEWER
 from collector.status import STATUSES, counts
-from collector.views import RoomView, room_views
+from collector.views import RoomView, brief_views
 from collector.web.auth import require, visible_rooms
 from collector.web.runtime import Counters, runtime
 from collector.webhook import DeliveryStats
@@ -166,8 +167,8 @@ def render(views: list[RoomView], counters: Counters, webhook_pending: int = 0,
 
 async def metrics(request: Request) -> Response:
     rt = runtime(request)
-    rows = visible_rooms(request, await run_in_threadpool(rt.store.rooms))
-    views = room_views(rows, time.time(), rt.config.offline_factor, rt.heard_since)
+    views = visible_rooms(request, brief_views(await run_in_threadpool(rt.store.room_briefs), time.time(),
+                                               rt.config.offline_factor, rt.heard_since), attrgetter("unit"))
     stats = rt.counters.webhook
     pending = await run_in_threadpool(rt.store.count_events_after, stats.position) if stats else 0
     visible = {v.room_id for v in views}
